@@ -1,0 +1,49 @@
+// Transport security for novadock's gRPC servers and clients: mutual TLS
+// with a deployment CA, or plain text only when the address is loopback.
+#ifndef NOVADOCK_PROTO_COMMON_SERVER_SECURITY_H_
+#define NOVADOCK_PROTO_COMMON_SERVER_SECURITY_H_
+
+#include <memory>
+#include <string>
+
+#include <grpcpp/security/credentials.h>
+#include <grpcpp/security/server_credentials.h>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+
+namespace novadock {
+
+// PEM file paths. All empty = plain text.
+struct TlsFiles {
+  std::string ca_file;    // CA that signs the peer's certificate.
+  std::string cert_file;  // Our certificate chain.
+  std::string key_file;   // Our private key.
+  bool empty() const {
+    return ca_file.empty() && cert_file.empty() && key_file.empty();
+  }
+};
+
+// True if `address` ("host:port", "[v6]:port", "unix:...") can only be
+// reached from this machine: 127.0.0.0/8, ::1, localhost, or a unix socket.
+bool IsLoopbackAddress(absl::string_view address);
+
+// Credentials for a server listening on `address`. With TLS files: mutual
+// TLS requiring a client certificate signed by ca_file. Without:
+// INVALID_ARGUMENT unless `address` is loopback. Files that are missing,
+// unreadable or not PEM: INVALID_ARGUMENT naming the file and the reason.
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(
+    absl::string_view address, const TlsFiles& tls);
+
+// Client credentials to reach `address`, under the same rules.
+absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>>
+MakeChannelCredentials(absl::string_view address, const TlsFiles& tls);
+
+// Reads a whole small file (certificates, keys). NOT_FOUND / PERMISSION_DENIED
+// / INVALID_ARGUMENT (over 1 MiB) naming `what` and the path.
+absl::StatusOr<std::string> ReadSmallFile(absl::string_view what,
+                                          const std::string& path);
+
+}  // namespace novadock
+
+#endif  // NOVADOCK_PROTO_COMMON_SERVER_SECURITY_H_
