@@ -1,0 +1,66 @@
+// AgentServer: one running novadock-agent — the gRPC server (Agent service,
+// server reflection, grpc.health.v1 that reports NOT_SERVING while dockerd
+// is unreachable) and the objects behind it. Used by main.cc and by tests,
+// which listen on 127.0.0.1:0 and read port().
+//
+// Thread-safe. `docker` and `clock` must outlive it.
+#ifndef NOVADOCK_AGENT_AGENT_SERVER_H_
+#define NOVADOCK_AGENT_AGENT_SERVER_H_
+
+#include <memory>
+#include <string>
+
+#include <grpcpp/server.h>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "agent/agent_service.h"
+#include "agent/docker_api.h"
+#include "agent/docker_health_monitor.h"
+#include "agent/event_stream.h"
+#include "agent/image_resolver.h"
+#include "agent/instance_runner.h"
+#include "proto/common/clock.h"
+#include "proto/common/server_security.h"
+
+namespace novadock::agent {
+
+struct AgentServerOptions {
+  std::string listen = "127.0.0.1:50051";  // host:port; port 0 picks one.
+  TlsFiles tls;                           // Empty: plain text, loopback only.
+  RunnerOptions runner;                   // runner.node_name is required.
+  absl::Duration health_interval = absl::Seconds(5);  // dockerd ping period.
+  int max_receive_bytes = 4 << 20;        // Larger requests: RESOURCE_EXHAUSTED.
+};
+
+class AgentServer {
+ public:
+  // Builds and starts serving. INVALID_ARGUMENT: bad options (named), e.g.
+  // a non-loopback address without TLS. UNAVAILABLE: cannot bind.
+  [[nodiscard]] static absl::StatusOr<std::unique_ptr<AgentServer>> Start(
+      DockerApi& docker, Clock& clock, AgentServerOptions options);
+  ~AgentServer();
+
+  int port() const { return port_; }
+  // Stops accepting calls; in-flight calls may finish until `deadline`,
+  // then are cancelled.
+  void Shutdown(absl::Time deadline);
+  // Blocks until Shutdown.
+  void Wait();
+
+ private:
+  AgentServer(DockerApi& docker, Clock& clock, AgentServerOptions options);
+
+  const AgentServerOptions options_;
+  DockerImageResolver images_;
+  InstanceRunner runner_;
+  EventStream events_;
+  AgentService service_;
+  std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<DockerHealthMonitor> health_;
+  int port_ = 0;
+};
+
+}  // namespace novadock::agent
+
+#endif  // NOVADOCK_AGENT_AGENT_SERVER_H_

@@ -1,0 +1,75 @@
+// AgentService: the gRPC face of novadock.v1.Agent. Each RPC validates its
+// request (INVALID_ARGUMENT naming the field), converts it, calls one
+// InstanceRunner or EventStream method and converts the answer back. It
+// holds no state. Thread-safe; `runner` and `events` must outlive it.
+#ifndef NOVADOCK_AGENT_AGENT_SERVICE_H_
+#define NOVADOCK_AGENT_AGENT_SERVICE_H_
+
+#include "agent/event_stream.h"
+#include "agent/instance_runner.h"
+#include "novadock/v1/agent.grpc.pb.h"
+
+namespace novadock::agent {
+
+class AgentService final : public novadock::v1::Agent::Service {
+ public:
+  AgentService(InstanceRunner& runner, EventStream& events);
+
+  grpc::Status GetNode(grpc::ServerContext* context,
+                       const novadock::v1::GetNodeRequest* request,
+                       novadock::v1::Node* response) override;
+  grpc::Status CreateInstance(
+      grpc::ServerContext* context,
+      const novadock::v1::CreateInstanceRequest* request,
+      novadock::v1::Instance* response) override;
+  grpc::Status DeleteInstance(
+      grpc::ServerContext* context,
+      const novadock::v1::DeleteInstanceRequest* request,
+      novadock::v1::DeleteInstanceResponse* response) override;
+  grpc::Status StartInstance(grpc::ServerContext* context,
+                             const novadock::v1::InstanceRequest* request,
+                             novadock::v1::Instance* response) override;
+  grpc::Status StopInstance(grpc::ServerContext* context,
+                            const novadock::v1::StopInstanceRequest* request,
+                            novadock::v1::Instance* response) override;
+  grpc::Status RebootInstance(grpc::ServerContext* context,
+                              const novadock::v1::StopInstanceRequest* request,
+                              novadock::v1::Instance* response) override;
+  grpc::Status PauseInstance(grpc::ServerContext* context,
+                             const novadock::v1::InstanceRequest* request,
+                             novadock::v1::Instance* response) override;
+  grpc::Status UnpauseInstance(grpc::ServerContext* context,
+                               const novadock::v1::InstanceRequest* request,
+                               novadock::v1::Instance* response) override;
+  grpc::Status GetInstance(grpc::ServerContext* context,
+                           const novadock::v1::InstanceRequest* request,
+                           novadock::v1::Instance* response) override;
+  grpc::Status ListInstances(
+      grpc::ServerContext* context,
+      const novadock::v1::ListInstancesRequest* request,
+      novadock::v1::ListInstancesResponse* response) override;
+  grpc::Status GetConsoleOutput(
+      grpc::ServerContext* context,
+      const novadock::v1::GetConsoleOutputRequest* request,
+      novadock::v1::GetConsoleOutputResponse* response) override;
+  grpc::Status GetInstanceStats(grpc::ServerContext* context,
+                                const novadock::v1::InstanceRequest* request,
+                                novadock::v1::InstanceStats* response) override;
+  grpc::Status WatchEvents(
+      grpc::ServerContext* context,
+      const novadock::v1::WatchEventsRequest* request,
+      grpc::ServerWriter<novadock::v1::InstanceEvent>* writer) override;
+
+ private:
+  // Runs `op` for a validated uuid and fills `response` from its answer.
+  template <typename Op>
+  grpc::Status InstanceCall(const char* rpc, const std::string& uuid, Op op,
+                            novadock::v1::Instance* response);
+
+  InstanceRunner& runner_;
+  EventStream& events_;
+};
+
+}  // namespace novadock::agent
+
+#endif  // NOVADOCK_AGENT_AGENT_SERVICE_H_

@@ -1,0 +1,411 @@
+#include "agent/instance_runner.h"
+
+#include <sys/statvfs.h>
+
+#include <algorithm>
+#include <fstream>
+#include <utility>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "agent/container_labels.h"
+#include "proto/common/log.h"
+#include "proto/common/status_macros.h"
+
+namespace novadock::agent {
+namespace {
+
+constexpr int64_t kMaxCpuShares = 262144;  // Docker/cgroup v1 maximum.
+
+int64_t LabelInt(const Labels& labels, const char* key) {
+  auto it = labels.find(key);
+  int64_t value = 0;
+  if (it == labels.end() || !absl::SimpleAtoi(it->second, &value)) return 0;
+  return value;
+}
+
+std::string LabelText(const Labels& labels, const char* key) {
+  auto it = labels.find(key);
+  return it == labels.end() ? std::string() : it->second;
+}
+
+FlavorSpec FlavorFromLabels(const Labels& labels) {
+  FlavorSpec f;
+  f.name = LabelText(labels, kLabelFlavor);
+  f.memory_mb = LabelInt(labels, kLabelMemoryMb);
+  f.vcpus = static_cast<int32_t>(LabelInt(labels, kLabelVcpus));
+  f.disk_gb = LabelInt(labels, kLabelDiskGb);
+  return f;
+}
+
+InstanceView ViewOf(ContainerDetails c) {
+  InstanceView v;
+  v.flavor = FlavorFromLabels(c.labels);
+  v.uuid = LabelText(c.labels, kLabelInstanceUuid);
+  v.name = LabelText(c.labels, kLabelInstanceName);
+  v.image = LabelText(c.labels, kLabelImage);
+  v.container = std::move(c);
+  return v;
+}
+
+int64_t ReadUptimeSeconds() {
+  std::ifstream in("/proc/uptime");
+  double seconds = 0;
+  if (!(in >> seconds)) return 0;
+  return static_cast<int64_t>(seconds);
+}
+
+int64_t FilesystemGb(const std::string& path) {
+  struct statvfs st {};
+  if (path.empty() || statvfs(path.c_str(), &st) != 0) return 0;
+  return static_cast<int64_t>((static_cast<unsigned __int128>(st.f_blocks) *
+                               st.f_frsize) >>
+                              30);
+}
+
+}  // namespace
+
+std::string ContainerNameFor(const std::string& uuid) {
+  return absl::StrCat(kContainerNamePrefix, uuid);
+}
+
+FlavorLimits LimitsForFlavor(const FlavorSpec& flavor, int32_t host_cpus) {
+  FlavorLimits l;
+  l.memory_bytes = flavor.memory_mb << 20;
+  l.memory_swap_bytes = l.memory_bytes;  // Equal to memory: no swap.
+  const int64_t capped = std::min<int64_t>(flavor.vcpus, std::max(host_cpus, 1));
+  l.nano_cpus = capped * 1000000000;
+  l.cpu_shares = std::min<int64_t>(int64_t{1024} * flavor.vcpus, kMaxCpuShares);
+  return l;
+}
+
+class InstanceRunner::InFlight {
+ public:
+  InFlight(InstanceRunner& runner, const std::string& uuid)
+      : runner_(runner), uuid_(uuid) {
+    absl::MutexLock lock(&runner_.mu_);
+    runner_.mu_.Await(absl::Condition(
+        +[](std::pair<InstanceRunner*, const std::string*>* arg) {
+          return !arg->first->in_flight_.contains(*arg->second);
+        },
+        &key_));
+    runner_.in_flight_.insert(uuid_);
+  }
+  ~InFlight() {
+    absl::MutexLock lock(&runner_.mu_);
+    runner_.in_flight_.erase(uuid_);
+  }
+
+ private:
+  InstanceRunner& runner_;
+  const std::string uuid_;
+  std::pair<InstanceRunner*, const std::string*> key_{&runner_, &uuid_};
+};
+
+InstanceRunner::InstanceRunner(DockerApi& docker, ImageResolver& images,
+                               Clock& clock, RunnerOptions options)
+    : docker_(docker),
+      images_(images),
+      clock_(clock),
+      options_(std::move(options)) {}
+
+Filters InstanceRunner::NodeFilter() const {
+  return Filters{{"label",
+                  {kLabelInstanceUuid,
+                   absl::StrCat(kLabelNode, "=", options_.node_name)}}};
+}
+
+absl::StatusOr<ContainerDetails> InstanceRunner::FindLocked(
+    const std::string& uuid) {
+  auto c = docker_.InspectContainer(ContainerNameFor(uuid));
+  if (absl::IsNotFound(c.status())) {
+    return absl::NotFoundError(absl::StrCat("instance ", uuid,
+                                            " not found on node ",
+                                            options_.node_name));
+  }
+  NOVADOCK_RETURN_IF_ERROR(c.status());
+  if (!IsOurs(*c, uuid)) {
+    return absl::NotFoundError(absl::StrCat(
+        "instance ", uuid, " not found on node ", options_.node_name,
+        " (container ", ContainerNameFor(uuid),
+        " exists but is not labelled for this node; it is left alone)"));
+  }
+  return c;
+}
+
+absl::StatusOr<InstanceView> InstanceRunner::View(const std::string& uuid) {
+  NOVADOCK_ASSIGN_OR_RETURN(ContainerDetails c, FindLocked(uuid));
+  return ViewOf(std::move(c));
+}
+
+absl::StatusOr<int32_t> InstanceRunner::HostCpus() {
+  {
+    absl::MutexLock lock(&mu_);
+    if (host_cpus_ > 0) return host_cpus_;
+  }
+  NOVADOCK_ASSIGN_OR_RETURN(DockerInfo info, docker_.Info());
+  absl::MutexLock lock(&mu_);
+  host_cpus_ = std::max(info.ncpu, 1);
+  return host_cpus_;
+}
+
+absl::StatusOr<ContainerSpec> InstanceRunner::BuildSpec(
+    const InstanceSpec& spec, const std::string& image_id) {
+  NOVADOCK_ASSIGN_OR_RETURN(int32_t host_cpus, HostCpus());
+  const FlavorLimits limits = LimitsForFlavor(spec.flavor, host_cpus);
+  ContainerSpec c;
+  c.name = ContainerNameFor(spec.uuid);
+  c.image = image_id;
+  c.hostname = spec.hostname.empty() ? spec.name : spec.hostname;
+  c.cmd = spec.command;
+  for (const auto& [key, value] : spec.env) c.env.push_back(key + "=" + value);
+  c.labels = {
+      {kLabelInstanceUuid, spec.uuid},
+      {kLabelInstanceName, spec.name},
+      {kLabelNode, options_.node_name},
+      {kLabelImage, spec.image.LabelValue()},
+      {kLabelFlavor, spec.flavor.name},
+      {kLabelCreatedBy, kCreatedByAgent},
+      {kLabelMemoryMb, absl::StrCat(spec.flavor.memory_mb)},
+      {kLabelVcpus, absl::StrCat(spec.flavor.vcpus)},
+      {kLabelDiskGb, absl::StrCat(spec.flavor.disk_gb)},
+  };
+  c.memory_bytes = limits.memory_bytes;
+  c.memory_swap_bytes = limits.memory_swap_bytes;
+  c.nano_cpus = limits.nano_cpus;
+  c.cpu_shares = limits.cpu_shares;
+  c.pids_limit = options_.pids_limit;
+  c.network_mode = "none";
+  c.log_max_size = options_.log_max_size;
+  c.log_max_files = options_.log_max_files;
+  c.no_new_privileges = true;
+  return c;
+}
+
+bool InstanceRunner::IsOurs(const ContainerDetails& c,
+                            const std::string& uuid) const {
+  return LabelText(c.labels, kLabelInstanceUuid) == uuid &&
+         LabelText(c.labels, kLabelNode) == options_.node_name;
+}
+
+absl::StatusOr<InstanceView> InstanceRunner::Existing(const InstanceSpec& spec,
+                                                      ContainerDetails c) {
+  if (!IsOurs(c, spec.uuid)) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "container ", c.name, " exists but is not labelled as instance ",
+        spec.uuid, " of node ", options_.node_name,
+        "; remove or rename it by hand"));
+  }
+  if (spec.start && c.state.status == "created") {
+    NOVADOCK_RETURN_IF_ERROR(docker_.StartContainer(c.id));
+    return View(spec.uuid);
+  }
+  return ViewOf(std::move(c));
+}
+
+absl::StatusOr<InstanceView> InstanceRunner::Create(const InstanceSpec& spec) {
+  const absl::Time begin = clock_.Now();
+  InFlight in_flight(*this, spec.uuid);
+  auto existing = docker_.InspectContainer(ContainerNameFor(spec.uuid));
+  if (existing.ok()) return Existing(spec, *std::move(existing));
+  if (!absl::IsNotFound(existing.status())) return existing.status();
+
+  NOVADOCK_ASSIGN_OR_RETURN(std::vector<ContainerSummary> present,
+                            docker_.ListContainers(NodeFilter()));
+  if (static_cast<int64_t>(present.size()) >= options_.max_instances) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("node ", options_.node_name, " has all ",
+                     options_.max_instances, " instance slots in use"));
+  }
+  NOVADOCK_ASSIGN_OR_RETURN(std::string image_id, images_.Resolve(spec.image));
+  NOVADOCK_ASSIGN_OR_RETURN(ContainerSpec cs, BuildSpec(spec, image_id));
+  auto id = docker_.CreateContainer(cs);
+  if (absl::IsAlreadyExists(id.status())) {
+    // Created behind our back (another agent process): same rules as above.
+    NOVADOCK_ASSIGN_OR_RETURN(ContainerDetails raced,
+                              docker_.InspectContainer(cs.name));
+    return Existing(spec, std::move(raced));
+  }
+  if (!id.ok()) return Annotate(id.status(), "create " + cs.name);
+  if (spec.start) {
+    absl::Status started = docker_.StartContainer(*id);
+    if (!started.ok()) {
+      absl::Status removed = docker_.RemoveContainer(*id, /*force=*/true);
+      if (!removed.ok() && !absl::IsNotFound(removed)) {
+        NOVADOCK_LOG_WARNING("could not remove ", cs.name,
+                             " after failed start: ", removed.message());
+      }
+      return Annotate(started, "start " + cs.name);
+    }
+  }
+  NOVADOCK_LOG_INFO("spawned instance ", spec.uuid, " (", spec.name, ") node ",
+                    options_.node_name, " image ", spec.image.LabelValue(),
+                    " in ", absl::FormatDuration(clock_.Now() - begin));
+  return View(spec.uuid);
+}
+
+absl::Status InstanceRunner::UnpauseIfPaused(const ContainerDetails& c) {
+  if (c.state.status != "paused") return absl::OkStatus();
+  return docker_.UnpauseContainer(c.id);
+}
+
+absl::StatusOr<bool> InstanceRunner::Delete(const std::string& uuid,
+                                            absl::Duration grace) {
+  InFlight in_flight(*this, uuid);
+  auto c = docker_.InspectContainer(ContainerNameFor(uuid));
+  if (absl::IsNotFound(c.status())) return false;
+  NOVADOCK_RETURN_IF_ERROR(c.status());
+  if (!IsOurs(*c, uuid)) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "container ", ContainerNameFor(uuid),
+        " is not labelled as instance ", uuid, " of node ", options_.node_name,
+        "; refusing to remove it"));
+  }
+  NOVADOCK_RETURN_IF_ERROR(UnpauseIfPaused(*c));
+  if (c->state.running) {
+    absl::Status stopped = docker_.StopContainer(c->id, grace);
+    if (!stopped.ok() && !absl::IsNotFound(stopped)) {
+      NOVADOCK_LOG_WARNING("stop of ", c->name, " failed (", stopped.message(),
+                           "); removing with force");
+    }
+  }
+  absl::Status removed = docker_.RemoveContainer(c->id, /*force=*/true);
+  if (absl::IsNotFound(removed)) return false;
+  NOVADOCK_RETURN_IF_ERROR(removed);
+  NOVADOCK_LOG_INFO("deleted instance ", uuid, " node ", options_.node_name);
+  return true;
+}
+
+absl::StatusOr<InstanceView> InstanceRunner::Start(const std::string& uuid) {
+  InFlight in_flight(*this, uuid);
+  NOVADOCK_ASSIGN_OR_RETURN(ContainerDetails c, FindLocked(uuid));
+  NOVADOCK_RETURN_IF_ERROR(UnpauseIfPaused(c));
+  if (!c.state.running) {
+    NOVADOCK_RETURN_IF_ERROR(docker_.StartContainer(c.id));
+    NOVADOCK_LOG_INFO("started instance ", uuid);
+  }
+  return View(uuid);
+}
+
+absl::StatusOr<InstanceView> InstanceRunner::Stop(const std::string& uuid,
+                                                  absl::Duration grace) {
+  InFlight in_flight(*this, uuid);
+  NOVADOCK_ASSIGN_OR_RETURN(ContainerDetails c, FindLocked(uuid));
+  NOVADOCK_RETURN_IF_ERROR(UnpauseIfPaused(c));
+  if (c.state.running) {
+    NOVADOCK_RETURN_IF_ERROR(docker_.StopContainer(c.id, grace));
+    NOVADOCK_LOG_INFO("stopped instance ", uuid);
+  }
+  return View(uuid);
+}
+
+absl::StatusOr<InstanceView> InstanceRunner::Reboot(const std::string& uuid,
+                                                    absl::Duration grace) {
+  InFlight in_flight(*this, uuid);
+  NOVADOCK_ASSIGN_OR_RETURN(ContainerDetails c, FindLocked(uuid));
+  NOVADOCK_RETURN_IF_ERROR(UnpauseIfPaused(c));
+  NOVADOCK_RETURN_IF_ERROR(docker_.RestartContainer(c.id, grace));
+  NOVADOCK_LOG_INFO("rebooted instance ", uuid);
+  return View(uuid);
+}
+
+absl::StatusOr<InstanceView> InstanceRunner::Pause(const std::string& uuid) {
+  InFlight in_flight(*this, uuid);
+  NOVADOCK_ASSIGN_OR_RETURN(ContainerDetails c, FindLocked(uuid));
+  if (c.state.status == "paused") return ViewOf(std::move(c));
+  if (!c.state.running) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("instance ", uuid, " is not running (Docker state ",
+                     c.state.status, "); only a running instance can pause"));
+  }
+  NOVADOCK_RETURN_IF_ERROR(docker_.PauseContainer(c.id));
+  NOVADOCK_LOG_INFO("paused instance ", uuid);
+  return View(uuid);
+}
+
+absl::StatusOr<InstanceView> InstanceRunner::Unpause(const std::string& uuid) {
+  InFlight in_flight(*this, uuid);
+  NOVADOCK_ASSIGN_OR_RETURN(ContainerDetails c, FindLocked(uuid));
+  if (c.state.status == "running") return ViewOf(std::move(c));
+  if (c.state.status != "paused") {
+    return absl::FailedPreconditionError(
+        absl::StrCat("instance ", uuid, " is not paused (Docker state ",
+                     c.state.status, ")"));
+  }
+  NOVADOCK_RETURN_IF_ERROR(docker_.UnpauseContainer(c.id));
+  NOVADOCK_LOG_INFO("unpaused instance ", uuid);
+  return View(uuid);
+}
+
+absl::StatusOr<InstanceView> InstanceRunner::Get(const std::string& uuid) {
+  return View(uuid);
+}
+
+absl::StatusOr<std::vector<InstanceView>> InstanceRunner::List() {
+  NOVADOCK_ASSIGN_OR_RETURN(std::vector<ContainerSummary> list,
+                            docker_.ListContainers(NodeFilter()));
+  std::vector<InstanceView> out;
+  out.reserve(list.size());
+  for (ContainerSummary& s : list) {
+    ContainerDetails c;
+    c.id = std::move(s.id);
+    c.name = std::move(s.name);
+    c.image_id = std::move(s.image);
+    c.labels = std::move(s.labels);
+    c.created = s.created;
+    c.state.status = std::move(s.state);
+    c.state.running = c.state.status == "running" || c.state.status == "paused";
+    c.state.paused = c.state.status == "paused";
+    out.push_back(ViewOf(std::move(c)));
+  }
+  return out;
+}
+
+absl::StatusOr<ConsoleOutput> InstanceRunner::Console(const std::string& uuid,
+                                                      int64_t max_bytes) {
+  if (max_bytes <= 0) max_bytes = options_.default_console_bytes;
+  const auto limit = static_cast<size_t>(max_bytes);
+  NOVADOCK_ASSIGN_OR_RETURN(ContainerDetails c, FindLocked(uuid));
+  // Every line has at least one byte, so the last `limit` lines hold at least
+  // the last `limit` bytes; memory stays bounded by 2 * limit.
+  LogsOptions options;
+  options.tail_lines = max_bytes;
+  ConsoleOutput out;
+  size_t seen = 0;
+  NOVADOCK_RETURN_IF_ERROR(docker_.ContainerLogs(
+      c.id, options, [&](absl::string_view chunk) {
+        seen += chunk.size();
+        out.bytes.append(chunk.data(), chunk.size());
+        if (out.bytes.size() > 2 * limit) {
+          out.bytes.erase(0, out.bytes.size() - limit);
+        }
+        return true;
+      }));
+  if (out.bytes.size() > limit) out.bytes.erase(0, out.bytes.size() - limit);
+  out.truncated = seen > limit;
+  return out;
+}
+
+absl::StatusOr<ContainerStats> InstanceRunner::Stats(const std::string& uuid) {
+  NOVADOCK_ASSIGN_OR_RETURN(ContainerDetails c, FindLocked(uuid));
+  return docker_.ContainerStatsOnce(c.id);
+}
+
+absl::StatusOr<NodeView> InstanceRunner::Node() {
+  NodeView node;
+  NOVADOCK_ASSIGN_OR_RETURN(node.version, docker_.Version());
+  NOVADOCK_ASSIGN_OR_RETURN(node.info, docker_.Info());
+  NOVADOCK_ASSIGN_OR_RETURN(std::vector<InstanceView> instances, List());
+  for (const InstanceView& v : instances) {
+    node.usage.memory_mb += v.flavor.memory_mb;
+    node.usage.vcpus += v.flavor.vcpus;
+    node.usage.disk_gb += v.flavor.disk_gb;
+    node.usage.instances += 1;
+  }
+  node.disk_gb = FilesystemGb(node.info.docker_root_dir);
+  if (node.disk_gb == 0) node.disk_gb = FilesystemGb(options_.image_dir);
+  node.uptime_seconds = ReadUptimeSeconds();
+  return node;
+}
+
+}  // namespace novadock::agent

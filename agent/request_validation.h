@@ -1,0 +1,45 @@
+// Validation of every field of every novadock.v1.Agent request. Each check
+// returns INVALID_ARGUMENT with a message that starts with the field's path
+// ("flavor.memory_mb: ...") and says what is allowed. Pure functions;
+// thread-safe.
+#ifndef NOVADOCK_AGENT_REQUEST_VALIDATION_H_
+#define NOVADOCK_AGENT_REQUEST_VALIDATION_H_
+
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+#include "novadock/v1/agent.pb.h"
+
+namespace novadock::agent {
+
+// Limits, documented in docs/agent.md.
+inline constexpr int64_t kMinMemoryMb = 6;  // Docker refuses less than 6 MiB.
+inline constexpr int64_t kMaxMemoryMb = int64_t{16} << 20;  // 16 TiB.
+inline constexpr int32_t kMaxVcpus = 1024;
+inline constexpr int64_t kMaxDiskGb = int64_t{1} << 20;  // 1 PiB.
+inline constexpr int32_t kMaxGracePeriodSeconds = 3600;
+inline constexpr int64_t kMaxConsoleBytes = int64_t{1} << 20;
+inline constexpr size_t kMaxEnvEntries = 256;
+inline constexpr size_t kMaxCommandArgs = 256;
+inline constexpr size_t kMaxArgBytes = 32 << 10;
+inline constexpr size_t kMaxTotalArgBytes = 256 << 10;
+inline constexpr size_t kMaxMetadataEntries = 128;
+inline constexpr size_t kMaxImageProperties = 128;
+
+// A Nova uuid: 8-4-4-4-12 lowercase hex digits.
+[[nodiscard]] absl::Status ValidateUuid(absl::string_view field,
+                                        absl::string_view value);
+
+[[nodiscard]] absl::Status ValidateCreateInstance(
+    const novadock::v1::CreateInstanceRequest& request);
+[[nodiscard]] absl::Status ValidateGracePeriod(absl::string_view field,
+                                               int32_t seconds);
+[[nodiscard]] absl::Status ValidateConsoleRequest(
+    const novadock::v1::GetConsoleOutputRequest& request);
+
+// True if `ref` is a Docker image reference we may pass to Docker:
+// [registry[:port]/]path[:tag][@sha256:hex], lowercase path, <= 255 bytes.
+bool IsDockerReference(absl::string_view ref);
+
+}  // namespace novadock::agent
+
+#endif  // NOVADOCK_AGENT_REQUEST_VALIDATION_H_
