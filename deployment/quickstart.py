@@ -1,0 +1,190 @@
+#!/usr/bin/python3
+"""The all-in-one demo behind deployment/quickstart.sh (see there).
+
+It uses the dockerd at --docker-host, else the system one if
+/var/run/docker.sock answers, else starts a private dockerd of its own.
+Everything it starts is stopped again on Ctrl-C, SIGTERM, --check's end or
+`quickstart.sh --down`.
+"""
+
+import argparse
+import json
+import os
+import signal
+import sys
+import time
+import uuid as uuidlib
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                "..", "tests", "py"))
+import novadock_testlib as lib  # noqa: E402
+
+STATE_FILE = "/tmp/novadock-quickstart.json"
+NODE = "compute-docker-1"
+DEMO_REPO, DEMO_TAG = "novadock-demo", "busybox"
+BANNER = "novadock demo instance is up"
+
+
+def say(msg):
+    print("novadock-quickstart: " + msg, flush=True)
+
+
+def down():
+    try:
+        with open(STATE_FILE) as f:
+            state = json.load(f)
+    except (OSError, ValueError):
+        say("no demo is running")
+        return 0
+    pid = state.get("pid", 0)
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        say("demo process %d is gone; removing its state" % pid)
+        os.unlink(STATE_FILE)
+        return 0
+    for _ in range(600):
+        if not os.path.exists(STATE_FILE):
+            say("stopped")
+            return 0
+        time.sleep(0.1)
+    say("demo process %d did not stop within 60 s" % pid)
+    return 1
+
+
+class Demo:
+    def __init__(self, args):
+        self.args = args
+        self.dockerd = None
+        self.agent = None
+        self.stub = None
+        self.uuid = None
+
+    def docker_host(self):
+        if self.args.docker_host:
+            return self.args.docker_host
+        if lib.ping("/var/run/docker.sock"):
+            say("using the running dockerd at /var/run/docker.sock")
+            return "unix:///var/run/docker.sock"
+        say("no dockerd answers: starting a private one")
+        self.dockerd = lib.PrivateDockerd()
+        self.dockerd.start()
+        return self.dockerd.host
+
+    def up(self):
+        host = self.docker_host()
+        if not host.startswith("unix://"):
+            raise SystemExit("--docker-host must be unix:///path for the demo")
+        sock = host[len("unix://"):]
+        image = lib.import_busybox_image(sock, repo=DEMO_REPO, tag=DEMO_TAG)
+        say("demo image %s built offline from busybox-static" % image)
+        binary = os.environ.get("NOVADOCK_AGENT_BINARY", "build/agent/novadock-agent")
+        self.agent, port = lib.start_agent(binary, host, NODE)
+        self.address = "127.0.0.1:%d" % port
+        say("novadock-agent %s listening on %s (log %s)" %
+            (NODE, self.address, self.agent.novadock_log))
+        import grpc
+        s = lib.stubs()
+        self.s = s
+        self.stub = s.agent_pb2_grpc.AgentStub(grpc.insecure_channel(self.address))
+        self.uuid = str(uuidlib.uuid4())
+        req = s.agent_pb2.CreateInstanceRequest(
+            uuid=self.uuid, name="instance-00000001",
+            image=s.types_pb2.ImageRef(name=image),
+            flavor=s.types_pb2.Flavor(name="m1.tiny", memory_mb=64, vcpus=1,
+                                      disk_gb=1),
+            command=["/bin/sh", "-c",
+                     "echo '%s'; i=0; while true; do i=$((i+1)); "
+                     "echo tick $i; sleep 5; done" % BANNER])
+        inst = self.stub.CreateInstance(req, timeout=60)
+        say("booted instance %s as container %s: power state %s" %
+            (inst.uuid, inst.container_name,
+             s.types_pb2.PowerState.Name(inst.power_state)))
+        console = b""
+        for _ in range(50):
+            console = self.stub.GetConsoleOutput(
+                s.agent_pb2.GetConsoleOutputRequest(uuid=self.uuid),
+                timeout=10).output
+            if BANNER.encode() in console:
+                break
+            time.sleep(0.1)
+        say("console output:\n" + console.decode("utf-8", "replace"))
+        node = self.stub.GetNode(s.agent_pb2.GetNodeRequest(), timeout=10)
+        say("node %s: docker %s, %d vcpus, %d MiB, %d/%d instances" %
+            (node.name, node.docker_version, node.capacity.vcpus,
+             node.capacity.memory_mb, node.usage.instances,
+             node.capacity.instances))
+        return BANNER.encode() in console and inst.power_state == \
+            s.types_pb2.POWER_STATE_RUNNING
+
+    def explain(self):
+        a = self.address
+        print("""
+Explore it with grpcurl (server reflection is on):
+  grpcurl -plaintext %(a)s list
+  grpcurl -plaintext %(a)s describe novadock.v1.Agent
+  grpcurl -plaintext %(a)s grpc.health.v1.Health/Check
+  grpcurl -plaintext %(a)s novadock.v1.Agent/GetNode
+  grpcurl -plaintext %(a)s novadock.v1.Agent/ListInstances
+  grpcurl -plaintext -d '{"uuid": "%(u)s"}' %(a)s novadock.v1.Agent/GetConsoleOutput
+  grpcurl -plaintext -d '{"uuid": "%(u)s"}' %(a)s novadock.v1.Agent/PauseInstance
+  grpcurl -plaintext %(a)s novadock.v1.Agent/WatchEvents
+Ctrl-C (or deployment/quickstart.sh --down) stops the demo and removes it.
+""" % {"a": a, "u": self.uuid}, flush=True)
+
+    def teardown(self):
+        if self.stub is not None and self.uuid is not None:
+            try:
+                self.stub.DeleteInstance(self.s.agent_pb2.DeleteInstanceRequest(
+                    uuid=self.uuid, grace_period_seconds=1), timeout=60)
+                say("deleted instance %s" % self.uuid)
+            except Exception as e:  # Report and carry on cleaning up.
+                say("could not delete instance %s: %s" % (self.uuid, e))
+        if self.agent is not None:
+            lib.stop_agent(self.agent)
+            say("stopped novadock-agent")
+        if self.dockerd is not None:
+            self.dockerd.stop()
+            say("stopped the private dockerd")
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--check", action="store_true",
+                   help="verify the demo works, tear it down, exit 0/1")
+    p.add_argument("--down", action="store_true",
+                   help="stop a demo running in another terminal")
+    p.add_argument("--docker-host", default=os.environ.get("NOVADOCK_DOCKER_HOST"),
+                   help="unix:///path of the dockerd to use")
+    args = p.parse_args()
+    if args.down:
+        return down()
+    if os.path.exists(STATE_FILE):
+        say("a demo seems to run already (%s); stop it with --down" % STATE_FILE)
+        return 1
+    demo = Demo(args)
+    stop = {"now": False}
+
+    def on_signal(signum, frame):
+        stop["now"] = True
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    ok = False
+    try:
+        with open(STATE_FILE, "w") as f:
+            json.dump({"pid": os.getpid()}, f)
+        ok = demo.up()
+        demo.explain()
+        if not args.check:
+            while not stop["now"]:
+                time.sleep(0.2)
+    finally:
+        demo.teardown()
+        os.unlink(STATE_FILE)
+    if args.check:
+        say("check %s" % ("passed" if ok else "FAILED"))
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
