@@ -7,10 +7,10 @@
 #ifndef NOVADOCK_AGENT_AGENT_SERVER_H_
 #define NOVADOCK_AGENT_AGENT_SERVER_H_
 
+#include <grpcpp/server.h>
+
 #include <memory>
 #include <string>
-
-#include <grpcpp/server.h>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -27,10 +27,10 @@ namespace novadock::agent {
 
 struct AgentServerOptions {
   std::string listen = "127.0.0.1:50051";  // host:port; port 0 picks one.
-  TlsFiles tls;                           // Empty: plain text, loopback only.
-  RunnerOptions runner;                   // runner.node_name is required.
+  TlsFiles tls;                            // Empty: plain text, loopback only.
+  RunnerOptions runner;                    // runner.node_name is required.
   absl::Duration health_interval = absl::Seconds(5);  // dockerd ping period.
-  int max_receive_bytes = 4 << 20;        // Larger requests: RESOURCE_EXHAUSTED.
+  int max_receive_bytes = 4 << 20;  // Larger requests: RESOURCE_EXHAUSTED.
 };
 
 class AgentServer {

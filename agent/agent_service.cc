@@ -84,9 +84,9 @@ grpc::Status AgentService::StopInstance(
   return InstanceCall(
       "StopInstance", request->uuid(),
       [&] {
-        return runner_.Stop(
-            request->uuid(), GraceFromProto(request->grace_period_seconds(),
-                                            runner_.options().default_grace));
+        return runner_.Stop(request->uuid(),
+                            GraceFromProto(request->grace_period_seconds(),
+                                           runner_.options().default_grace));
       },
       response);
 }
@@ -100,9 +100,9 @@ grpc::Status AgentService::RebootInstance(
   return InstanceCall(
       "RebootInstance", request->uuid(),
       [&] {
-        return runner_.Reboot(
-            request->uuid(), GraceFromProto(request->grace_period_seconds(),
-                                            runner_.options().default_grace));
+        return runner_.Reboot(request->uuid(),
+                              GraceFromProto(request->grace_period_seconds(),
+                                             runner_.options().default_grace));
       },
       response);
 }

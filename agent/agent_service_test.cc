@@ -22,10 +22,10 @@
 namespace novadock::agent {
 namespace {
 
-using ::testing::HasSubstr;
 using novadock::v1::CreateInstanceRequest;
 using novadock::v1::Instance;
 using novadock::v1::PowerState;
+using ::testing::HasSubstr;
 
 constexpr char kNode[] = "compute-docker-1";
 constexpr char kUuid[] = "3f2a1c9e-0b7d-4e52-9a1f-2c3d4e5f6a7b";
@@ -82,7 +82,8 @@ class AgentServiceTest : public ::testing::Test {
   template <typename Method, typename Req, typename Resp>
   grpc::Status Call(Method method, const Req& req, Resp* resp) {
     grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    ctx.set_deadline(std::chrono::system_clock::now() +
+                     std::chrono::seconds(10));
     return (stub_.get()->*method)(&ctx, req, resp);
   }
 
@@ -204,7 +205,8 @@ TEST_F(AgentServiceTest, NoStartCreatesStoppedAndStartStartsIt) {
   ASSERT_TRUE(Create(r, &inst).ok());
   EXPECT_EQ(inst.power_state(), PowerState::POWER_STATE_SHUTDOWN);
   EXPECT_EQ(inst.docker_state(), "created");
-  ASSERT_TRUE(Call(&novadock::v1::Agent::Stub::StartInstance, Ref(), &inst).ok());
+  ASSERT_TRUE(
+      Call(&novadock::v1::Agent::Stub::StartInstance, Ref(), &inst).ok());
   EXPECT_EQ(inst.power_state(), PowerState::POWER_STATE_RUNNING);
 }
 
@@ -304,9 +306,9 @@ TEST_F(AgentServiceTest, ForeignContainersAreNeverTouchedOrListed) {
   EXPECT_EQ(Call(&Stub::GetInstance, Ref(kOtherUuid), &inst).error_code(),
             grpc::StatusCode::NOT_FOUND);
   novadock::v1::ListInstancesResponse list;
-  ASSERT_TRUE(Call(&Stub::ListInstances, novadock::v1::ListInstancesRequest(),
-                   &list)
-                  .ok());
+  ASSERT_TRUE(
+      Call(&Stub::ListInstances, novadock::v1::ListInstancesRequest(), &list)
+          .ok());
   EXPECT_EQ(list.instances_size(), 0);
   EXPECT_EQ(CountCalls("RemoveContainer"), 0);
 }
@@ -320,13 +322,12 @@ TEST_F(AgentServiceTest, ListAndNodeUsage) {
   second.mutable_flavor()->set_vcpus(2);
   ASSERT_TRUE(Create(second, &inst).ok());
   novadock::v1::ListInstancesResponse list;
-  ASSERT_TRUE(Call(&Stub::ListInstances, novadock::v1::ListInstancesRequest(),
-                   &list)
-                  .ok());
+  ASSERT_TRUE(
+      Call(&Stub::ListInstances, novadock::v1::ListInstancesRequest(), &list)
+          .ok());
   EXPECT_EQ(list.instances_size(), 2);
   novadock::v1::Node node;
-  ASSERT_TRUE(
-      Call(&Stub::GetNode, novadock::v1::GetNodeRequest(), &node).ok());
+  ASSERT_TRUE(Call(&Stub::GetNode, novadock::v1::GetNodeRequest(), &node).ok());
   EXPECT_EQ(node.name(), kNode);
   EXPECT_EQ(node.capacity().vcpus(), 2);
   EXPECT_EQ(node.capacity().memory_mb(), 8192);
@@ -378,10 +379,10 @@ TEST_F(AgentServiceTest, Stats) {
   EXPECT_EQ(out.cpu_total_nanos(), 42u);
   EXPECT_EQ(out.memory_usage_bytes(), 1000u);
   EXPECT_EQ(out.pids_current(), 3u);
-  EXPECT_EQ(Call(&novadock::v1::Agent::Stub::GetInstanceStats, Ref(kOtherUuid),
-                 &out)
-                .error_code(),
-            grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(
+      Call(&novadock::v1::Agent::Stub::GetInstanceStats, Ref(kOtherUuid), &out)
+          .error_code(),
+      grpc::StatusCode::NOT_FOUND);
 }
 
 TEST_F(AgentServiceTest, HealthFollowsDockerd) {
@@ -402,8 +403,8 @@ TEST_F(AgentServiceTest, HealthFollowsDockerd) {
   clock_.Advance(absl::Seconds(6));  // Past the 5 s ping interval.
   bool not_serving = false;
   for (int i = 0; i < 200 && !not_serving; ++i) {
-    not_serving = status_of("") ==
-                  grpc::health::v1::HealthCheckResponse::NOT_SERVING;
+    not_serving =
+        status_of("") == grpc::health::v1::HealthCheckResponse::NOT_SERVING;
     if (!not_serving) absl::SleepFor(absl::Milliseconds(10));
   }
   EXPECT_TRUE(not_serving);

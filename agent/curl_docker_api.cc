@@ -155,25 +155,8 @@ int64_t GraceSeconds(absl::Duration grace) {
 
 }  // namespace
 
-constexpr char CurlDockerApi::kMaxApiVersion[];
-
-absl::StatusOr<std::unique_ptr<CurlDockerApi>> CurlDockerApi::Create(
-    Options options) {
-  if (options.request_timeout <= absl::ZeroDuration()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "docker option request_timeout ",
-        absl::FormatDuration(options.request_timeout), ": must be positive"));
-  }
-  int major = 0, minor = 0;
-  if (!options.api_version.empty() &&
-      !ParseApiVersion(options.api_version, major, minor)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("docker option api_version \"", options.api_version,
-                     "\": not <major>.<minor>"));
-  }
-  if (options.max_idle_handles < 0) {
-    return absl::InvalidArgumentError("docker option max_idle_handles < 0");
-  }
+absl::StatusOr<CurlDockerApi::Endpoint> CurlDockerApi::ParseEndpoint(
+    const Options& options) {
   const int tls_files = !options.tls_ca_file.empty() +
                         !options.tls_cert_file.empty() +
                         !options.tls_key_file.empty();
@@ -228,6 +211,27 @@ absl::StatusOr<std::unique_ptr<CurlDockerApi>> CurlDockerApi::Create(
     return absl::InvalidArgumentError(absl::StrCat(
         "docker option host \"", host, "\": scheme must be unix:// or tcp://"));
   }
+  return endpoint;
+}
+
+absl::StatusOr<std::unique_ptr<CurlDockerApi>> CurlDockerApi::Create(
+    Options options) {
+  if (options.request_timeout <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "docker option request_timeout ",
+        absl::FormatDuration(options.request_timeout), ": must be positive"));
+  }
+  int major = 0, minor = 0;
+  if (!options.api_version.empty() &&
+      !ParseApiVersion(options.api_version, major, minor)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("docker option api_version \"", options.api_version,
+                     "\": not <major>.<minor>"));
+  }
+  if (options.max_idle_handles < 0) {
+    return absl::InvalidArgumentError("docker option max_idle_handles < 0");
+  }
+  NOVADOCK_ASSIGN_OR_RETURN(Endpoint endpoint, ParseEndpoint(options));
   return std::unique_ptr<CurlDockerApi>(
       new CurlDockerApi(std::move(options), std::move(endpoint)));
 }

@@ -73,6 +73,9 @@ class CurlDockerApi final : public DockerApi {
                                 absl::Duration grace) override;
   absl::Status KillContainer(absl::string_view id) override;
   absl::Status PauseContainer(absl::string_view id) override;
+  // dockerd 20.10 answers HTTP 500 when the container is not paused; that
+  // answer is re-checked by inspecting the container and then returned as
+  // FAILED_PRECONDITION, as docker_api.h promises.
   absl::Status UnpauseContainer(absl::string_view id) override;
   absl::Status RemoveContainer(absl::string_view id, bool force) override;
   absl::StatusOr<ContainerDetails> InspectContainer(
@@ -100,6 +103,9 @@ class CurlDockerApi final : public DockerApi {
   };
 
   CurlDockerApi(Options options, Endpoint endpoint);
+  // The URL base (and socket) for options.host; INVALID_ARGUMENT as Create.
+  [[nodiscard]] static absl::StatusOr<Endpoint> ParseEndpoint(
+      const Options& options);
 
   // Runs one request; returns the 2xx body (empty when streamed), or the
   // mapped error.

@@ -53,21 +53,21 @@ struct ImageDetails {
 // Everything the agent sets when creating a container. Fields not here are
 // never sent, so no caller can ask for privileges we do not model.
 struct ContainerSpec {
-  std::string name;                  // Without the leading "/".
-  std::string image;                 // Image id or reference.
+  std::string name;   // Without the leading "/".
+  std::string image;  // Image id or reference.
   std::string hostname;
-  std::vector<std::string> cmd;      // Empty: the image's command.
-  std::vector<std::string> env;      // "KEY=value".
+  std::vector<std::string> cmd;  // Empty: the image's command.
+  std::vector<std::string> env;  // "KEY=value".
   Labels labels;
-  int64_t memory_bytes = 0;          // HostConfig.Memory; 0 = unlimited.
-  int64_t memory_swap_bytes = 0;     // HostConfig.MemorySwap.
-  int64_t nano_cpus = 0;             // HostConfig.NanoCpus; 0 = unlimited.
-  int64_t cpu_shares = 0;            // HostConfig.CpuShares; 0 = default.
-  int64_t pids_limit = 0;            // HostConfig.PidsLimit; 0 = unlimited.
+  int64_t memory_bytes = 0;           // HostConfig.Memory; 0 = unlimited.
+  int64_t memory_swap_bytes = 0;      // HostConfig.MemorySwap.
+  int64_t nano_cpus = 0;              // HostConfig.NanoCpus; 0 = unlimited.
+  int64_t cpu_shares = 0;             // HostConfig.CpuShares; 0 = default.
+  int64_t pids_limit = 0;             // HostConfig.PidsLimit; 0 = unlimited.
   std::string network_mode = "none";  // HostConfig.NetworkMode.
-  std::string log_max_size = "10m";  // json-file max-size.
-  int32_t log_max_files = 3;         // json-file max-file.
-  bool no_new_privileges = true;     // SecurityOpt no-new-privileges.
+  std::string log_max_size = "10m";   // json-file max-size.
+  int32_t log_max_files = 3;          // json-file max-file.
+  bool no_new_privileges = true;      // SecurityOpt no-new-privileges.
   // Always sent as Privileged=false; there is no field to change it.
 };
 

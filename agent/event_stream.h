@@ -23,10 +23,11 @@
 namespace novadock::agent {
 
 struct EventStreamOptions {
-  std::string node_name;                               // Required.
+  std::string node_name;                                 // Required.
   absl::Duration min_backoff = absl::Milliseconds(200);  // First retry delay.
   absl::Duration max_backoff = absl::Seconds(5);         // Retry delay cap.
-  absl::Duration cancel_poll = absl::Milliseconds(50);   // How often `cancelled` is asked.
+  absl::Duration cancel_poll =
+      absl::Milliseconds(50);  // How often `cancelled` is asked.
 };
 
 class EventStream {

@@ -89,40 +89,44 @@ class FakeDockerApi final : public DockerApi {
   std::vector<DockerEvent> EventsForTest() const;
 
   // ---- DockerApi ----
-  absl::Status Ping() override;
-  absl::StatusOr<DockerVersion> Version() override;
-  absl::StatusOr<DockerInfo> Info() override;
-  absl::StatusOr<ImageDetails> InspectImage(absl::string_view ref) override;
-  absl::Status TagImage(absl::string_view ref, absl::string_view repo,
-                        absl::string_view tag) override;
-  absl::StatusOr<std::string> CreateContainer(
+  [[nodiscard]] absl::Status Ping() override;
+  [[nodiscard]] absl::StatusOr<DockerVersion> Version() override;
+  [[nodiscard]] absl::StatusOr<DockerInfo> Info() override;
+  [[nodiscard]] absl::StatusOr<ImageDetails> InspectImage(
+      absl::string_view ref) override;
+  [[nodiscard]] absl::Status TagImage(absl::string_view ref,
+                                      absl::string_view repo,
+                                      absl::string_view tag) override;
+  [[nodiscard]] absl::StatusOr<std::string> CreateContainer(
       const ContainerSpec& spec) override;
-  absl::Status StartContainer(absl::string_view id) override;
-  absl::Status StopContainer(absl::string_view id,
-                             absl::Duration grace) override;
-  absl::Status RestartContainer(absl::string_view id,
-                                absl::Duration grace) override;
-  absl::Status KillContainer(absl::string_view id) override;
-  absl::Status PauseContainer(absl::string_view id) override;
-  absl::Status UnpauseContainer(absl::string_view id) override;
-  absl::Status RemoveContainer(absl::string_view id, bool force) override;
-  absl::StatusOr<ContainerDetails> InspectContainer(
+  [[nodiscard]] absl::Status StartContainer(absl::string_view id) override;
+  [[nodiscard]] absl::Status StopContainer(absl::string_view id,
+                                           absl::Duration grace) override;
+  [[nodiscard]] absl::Status RestartContainer(absl::string_view id,
+                                              absl::Duration grace) override;
+  [[nodiscard]] absl::Status KillContainer(absl::string_view id) override;
+  [[nodiscard]] absl::Status PauseContainer(absl::string_view id) override;
+  [[nodiscard]] absl::Status UnpauseContainer(absl::string_view id) override;
+  [[nodiscard]] absl::Status RemoveContainer(absl::string_view id,
+                                             bool force) override;
+  [[nodiscard]] absl::StatusOr<ContainerDetails> InspectContainer(
       absl::string_view id) override;
   // Filters: label ("k" or "k=v", all must match), name (substring, any),
   // id (prefix, any), status (any). Others: INVALID_ARGUMENT. Newest first.
-  absl::StatusOr<std::vector<ContainerSummary>> ListContainers(
+  [[nodiscard]] absl::StatusOr<std::vector<ContainerSummary>> ListContainers(
       const Filters& filters) override;
-  absl::Status ContainerLogs(absl::string_view id, const LogsOptions& options,
-                             const ChunkCallback& on_chunk) override;
-  absl::StatusOr<ContainerStats> ContainerStatsOnce(
+  [[nodiscard]] absl::Status ContainerLogs(
+      absl::string_view id, const LogsOptions& options,
+      const ChunkCallback& on_chunk) override;
+  [[nodiscard]] absl::StatusOr<ContainerStats> ContainerStatsOnce(
       absl::string_view id) override;
   // Filters: type, event (action), container (id or name), label; others
   // are ignored, as by dockerd 20.10. Delivers past events with time >=
   // since (since 0: none), then new ones; checks `cancel` at least every
   // 10 ms of real time.
-  absl::Status StreamEvents(const Filters& filters, int64_t since_unix_nanos,
-                            const EventCallback& on_event,
-                            const std::atomic<bool>* cancel) override;
+  [[nodiscard]] absl::Status StreamEvents(
+      const Filters& filters, int64_t since_unix_nanos,
+      const EventCallback& on_event, const std::atomic<bool>* cancel) override;
 
  private:
   struct LogEntry {

@@ -58,9 +58,8 @@ int64_t ReadUptimeSeconds() {
 int64_t FilesystemGb(const std::string& path) {
   struct statvfs st {};
   if (path.empty() || statvfs(path.c_str(), &st) != 0) return 0;
-  return static_cast<int64_t>((static_cast<unsigned __int128>(st.f_blocks) *
-                               st.f_frsize) >>
-                              30);
+  return static_cast<int64_t>(
+      (static_cast<unsigned __int128>(st.f_blocks) * st.f_frsize) >> 30);
 }
 
 }  // namespace
@@ -73,7 +72,8 @@ FlavorLimits LimitsForFlavor(const FlavorSpec& flavor, int32_t host_cpus) {
   FlavorLimits l;
   l.memory_bytes = flavor.memory_mb << 20;
   l.memory_swap_bytes = l.memory_bytes;  // Equal to memory: no swap.
-  const int64_t capped = std::min<int64_t>(flavor.vcpus, std::max(host_cpus, 1));
+  const int64_t capped =
+      std::min<int64_t>(flavor.vcpus, std::max(host_cpus, 1));
   l.nano_cpus = capped * 1000000000;
   l.cpu_shares = std::min<int64_t>(int64_t{1024} * flavor.vcpus, kMaxCpuShares);
   return l;
@@ -119,9 +119,8 @@ absl::StatusOr<ContainerDetails> InstanceRunner::FindLocked(
     const std::string& uuid) {
   auto c = docker_.InspectContainer(ContainerNameFor(uuid));
   if (absl::IsNotFound(c.status())) {
-    return absl::NotFoundError(absl::StrCat("instance ", uuid,
-                                            " not found on node ",
-                                            options_.node_name));
+    return absl::NotFoundError(absl::StrCat(
+        "instance ", uuid, " not found on node ", options_.node_name));
   }
   NOVADOCK_RETURN_IF_ERROR(c.status());
   if (!IsOurs(*c, uuid)) {
@@ -257,9 +256,8 @@ absl::StatusOr<bool> InstanceRunner::Delete(const std::string& uuid,
   NOVADOCK_RETURN_IF_ERROR(c.status());
   if (!IsOurs(*c, uuid)) {
     return absl::FailedPreconditionError(absl::StrCat(
-        "container ", ContainerNameFor(uuid),
-        " is not labelled as instance ", uuid, " of node ", options_.node_name,
-        "; refusing to remove it"));
+        "container ", ContainerNameFor(uuid), " is not labelled as instance ",
+        uuid, " of node ", options_.node_name, "; refusing to remove it"));
   }
   NOVADOCK_RETURN_IF_ERROR(UnpauseIfPaused(*c));
   if (c->state.running) {
@@ -372,8 +370,8 @@ absl::StatusOr<ConsoleOutput> InstanceRunner::Console(const std::string& uuid,
   options.tail_lines = max_bytes;
   ConsoleOutput out;
   size_t seen = 0;
-  NOVADOCK_RETURN_IF_ERROR(docker_.ContainerLogs(
-      c.id, options, [&](absl::string_view chunk) {
+  NOVADOCK_RETURN_IF_ERROR(
+      docker_.ContainerLogs(c.id, options, [&](absl::string_view chunk) {
         seen += chunk.size();
         out.bytes.append(chunk.data(), chunk.size());
         if (out.bytes.size() > 2 * limit) {

@@ -27,13 +27,13 @@
 namespace novadock::agent {
 
 struct RunnerOptions {
-  std::string node_name;                     // Required; the io.novadock.node label.
+  std::string node_name;  // Required; the io.novadock.node label.
   std::string image_dir = "/var/lib/novadock/images";  // For disk capacity.
-  int32_t max_instances = 100;               // Instance slots on this node.
+  int32_t max_instances = 100;  // Instance slots on this node.
   absl::Duration default_grace = absl::Seconds(10);  // Stop/delete grace.
-  int64_t pids_limit = 1024;                 // HostConfig.PidsLimit.
-  std::string log_max_size = "10m";          // json-file max-size.
-  int32_t log_max_files = 3;                 // json-file max-file.
+  int64_t pids_limit = 1024;                         // HostConfig.PidsLimit.
+  std::string log_max_size = "10m";                  // json-file max-size.
+  int32_t log_max_files = 3;                         // json-file max-file.
   int64_t default_console_bytes = 64 << 10;  // GetConsoleOutput default.
 };
 

@@ -30,7 +30,8 @@ bool IsCleanText(absl::string_view s, bool allow_newlines) {
     auto c = static_cast<unsigned char>(s[i]);
     if (c < 0x80) {
       if (c == 0x7f) return false;
-      if (c < 0x20 && !(allow_newlines && (c == '\n' || c == '\t' || c == '\r'))) {
+      if (c < 0x20 &&
+          !(allow_newlines && (c == '\n' || c == '\t' || c == '\r'))) {
         return false;
       }
       ++i;
@@ -75,7 +76,8 @@ bool IsNameChar(char c) {
 }
 
 absl::Status ValidateInstanceName(absl::string_view value) {
-  if (value.empty()) return Invalid("name", "required (the Nova instance name)");
+  if (value.empty())
+    return Invalid("name", "required (the Nova instance name)");
   if (value.size() > 255) return Invalid("name", "longer than 255 bytes");
   for (char c : value) {
     if (!IsNameChar(c)) {
@@ -95,7 +97,8 @@ absl::Status ValidateHostname(absl::string_view value) {
     }
     for (char c : label) {
       if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '-') {
-        return Invalid("hostname", "may contain only letters, digits, '-', '.'");
+        return Invalid("hostname",
+                       "may contain only letters, digits, '-', '.'");
       }
     }
   }
@@ -107,9 +110,11 @@ absl::Status ValidateImage(const novadock::v1::ImageRef& image) {
     return Invalid("image", "glance_id or name is required");
   }
   if (!image.glance_id().empty()) {
-    NOVADOCK_RETURN_IF_ERROR(ValidateUuid("image.glance_id", image.glance_id()));
+    NOVADOCK_RETURN_IF_ERROR(
+        ValidateUuid("image.glance_id", image.glance_id()));
   }
-  NOVADOCK_RETURN_IF_ERROR(ValidateText("image.name", image.name(), 255, false));
+  NOVADOCK_RETURN_IF_ERROR(
+      ValidateText("image.name", image.name(), 255, false));
   if (!image.checksum().empty() &&
       (image.checksum().size() != 32 || !IsHex(image.checksum()))) {
     return Invalid("image.checksum", "must be 32 hex digits (md5)");
@@ -133,26 +138,29 @@ absl::Status ValidateImage(const novadock::v1::ImageRef& image) {
   }
   for (const auto& [key, value] : image.properties()) {
     const std::string field = absl::StrCat("image.properties[", key, "]");
-    NOVADOCK_RETURN_IF_ERROR(ValidateText("image.properties key", key, 255, false));
+    NOVADOCK_RETURN_IF_ERROR(
+        ValidateText("image.properties key", key, 255, false));
     NOVADOCK_RETURN_IF_ERROR(ValidateText(field, value, 65535, true));
   }
   return absl::OkStatus();
 }
 
 absl::Status ValidateFlavor(const novadock::v1::Flavor& flavor) {
-  NOVADOCK_RETURN_IF_ERROR(ValidateText("flavor.name", flavor.name(), 255, false));
+  NOVADOCK_RETURN_IF_ERROR(
+      ValidateText("flavor.name", flavor.name(), 255, false));
   if (flavor.memory_mb() < kMinMemoryMb || flavor.memory_mb() > kMaxMemoryMb) {
     return Invalid("flavor.memory_mb",
-                   absl::StrCat(flavor.memory_mb(), " is outside ", kMinMemoryMb,
-                                "..", kMaxMemoryMb, " MiB"));
+                   absl::StrCat(flavor.memory_mb(), " is outside ",
+                                kMinMemoryMb, "..", kMaxMemoryMb, " MiB"));
   }
   if (flavor.vcpus() < 1 || flavor.vcpus() > kMaxVcpus) {
-    return Invalid("flavor.vcpus", absl::StrCat(flavor.vcpus(),
-                                                " is outside 1..", kMaxVcpus));
+    return Invalid("flavor.vcpus",
+                   absl::StrCat(flavor.vcpus(), " is outside 1..", kMaxVcpus));
   }
   if (flavor.disk_gb() < 0 || flavor.disk_gb() > kMaxDiskGb) {
-    return Invalid("flavor.disk_gb", absl::StrCat(flavor.disk_gb(),
-                                                  " is outside 0..", kMaxDiskGb));
+    return Invalid(
+        "flavor.disk_gb",
+        absl::StrCat(flavor.disk_gb(), " is outside 0..", kMaxDiskGb));
   }
   return absl::OkStatus();
 }
@@ -160,13 +168,15 @@ absl::Status ValidateFlavor(const novadock::v1::Flavor& flavor) {
 absl::Status ValidateEnv(
     const google::protobuf::Map<std::string, std::string>& env) {
   if (env.size() > kMaxEnvEntries) {
-    return Invalid("env", absl::StrCat("more than ", kMaxEnvEntries, " entries"));
+    return Invalid("env",
+                   absl::StrCat("more than ", kMaxEnvEntries, " entries"));
   }
   size_t total = 0;
   for (const auto& [key, value] : env) {
     const bool key_ok =
         !key.empty() && key.size() <= 255 &&
-        (absl::ascii_isalpha(static_cast<unsigned char>(key[0])) || key[0] == '_') &&
+        (absl::ascii_isalpha(static_cast<unsigned char>(key[0])) ||
+         key[0] == '_') &&
         std::all_of(key.begin(), key.end(), [](char c) {
           return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '_';
         });
@@ -271,8 +281,9 @@ absl::Status ValidateConsoleRequest(
     const novadock::v1::GetConsoleOutputRequest& request) {
   NOVADOCK_RETURN_IF_ERROR(ValidateUuid("uuid", request.uuid()));
   if (request.max_bytes() < 0 || request.max_bytes() > kMaxConsoleBytes) {
-    return Invalid("max_bytes", absl::StrCat(request.max_bytes(),
-                                             " is outside 0..", kMaxConsoleBytes));
+    return Invalid(
+        "max_bytes",
+        absl::StrCat(request.max_bytes(), " is outside 0..", kMaxConsoleBytes));
   }
   return absl::OkStatus();
 }

@@ -9,8 +9,8 @@
 namespace novadock::agent {
 namespace {
 
-using ::testing::StartsWith;
 using novadock::v1::CreateInstanceRequest;
+using ::testing::StartsWith;
 
 CreateInstanceRequest Good() {
   CreateInstanceRequest r;
@@ -44,19 +44,23 @@ TEST(RequestValidationTest, EveryBadFieldIsNamed) {
   } kCases[] = {
       {"uuid", [](auto& r) { r.clear_uuid(); }},
       {"uuid", [](auto& r) { r.set_uuid("../../etc/passwd"); }},
-      {"uuid", [](auto& r) { r.set_uuid("3F2A1C9E-0B7D-4E52-9A1F-2C3D4E5F6A7B"); }},
-      {"uuid", [](auto& r) { r.set_uuid("3f2a1c9e-0b7d-4e52-9a1f-2c3d4e5f6a7b0"); }},
+      {"uuid",
+       [](auto& r) { r.set_uuid("3F2A1C9E-0B7D-4E52-9A1F-2C3D4E5F6A7B"); }},
+      {"uuid",
+       [](auto& r) { r.set_uuid("3f2a1c9e-0b7d-4e52-9a1f-2c3d4e5f6a7b0"); }},
       {"name", [](auto& r) { r.clear_name(); }},
       {"name", [](auto& r) { r.set_name("a/../b"); }},
       {"name", [](auto& r) { r.set_name(std::string(256, 'a')); }},
       {"image", [](auto& r) { r.clear_image(); }},
       {"image", [](auto& r) { r.mutable_image()->clear_name(); }},
-      {"image.glance_id", [](auto& r) { r.mutable_image()->set_glance_id("x"); }},
+      {"image.glance_id",
+       [](auto& r) { r.mutable_image()->set_glance_id("x"); }},
       {"image.name",
        [](auto& r) { r.mutable_image()->set_name(std::string("a\0b", 3)); }},
       {"image.name",
        [](auto& r) { r.mutable_image()->set_name(std::string(300, 'a')); }},
-      {"image.checksum", [](auto& r) { r.mutable_image()->set_checksum("zz"); }},
+      {"image.checksum",
+       [](auto& r) { r.mutable_image()->set_checksum("zz"); }},
       {"image.os_hash_algo",
        [](auto& r) { r.mutable_image()->set_os_hash_algo("crc32"); }},
       {"image.os_hash_value",
@@ -65,7 +69,8 @@ TEST(RequestValidationTest, EveryBadFieldIsNamed) {
          r.mutable_image()->set_os_hash_value("not-hex");
        }},
       {"flavor", [](auto& r) { r.clear_flavor(); }},
-      {"flavor.memory_mb", [](auto& r) { r.mutable_flavor()->set_memory_mb(5); }},
+      {"flavor.memory_mb",
+       [](auto& r) { r.mutable_flavor()->set_memory_mb(5); }},
       {"flavor.memory_mb",
        [](auto& r) { r.mutable_flavor()->set_memory_mb(-64); }},
       {"flavor.memory_mb",
@@ -83,7 +88,8 @@ TEST(RequestValidationTest, EveryBadFieldIsNamed) {
       {"env", [](auto& r) { (*r.mutable_env())["A=B"] = "x"; }},
       {"env", [](auto& r) { (*r.mutable_env())[""] = "x"; }},
       {"env", [](auto& r) { (*r.mutable_env())["1ABC"] = "x"; }},
-      {"env", [](auto& r) { (*r.mutable_env())[std::string("A\0B", 3)] = "x"; }},
+      {"env",
+       [](auto& r) { (*r.mutable_env())[std::string("A\0B", 3)] = "x"; }},
       {"env[A]",
        [](auto& r) { (*r.mutable_env())["A"] = std::string("x\0y", 3); }},
       {"env[A]",
@@ -100,15 +106,17 @@ TEST(RequestValidationTest, EveryBadFieldIsNamed) {
          r.add_command("sh");
          r.add_command(std::string("\0", 1));
        }},
-      {"metadata", [](auto& r) {
+      {"metadata",
+       [](auto& r) {
          for (int i = 0; i < 200; ++i) {
            (*r.mutable_metadata())["k" + std::to_string(i)] = "v";
          }
        }},
       {"metadata[k]",
-       [](auto& r) { (*r.mutable_metadata())["k"] = std::string(10 << 20, 'x'); }},
-      {"image.name",
-       [](auto& r) { r.mutable_image()->set_name("\xff\xfe"); }},
+       [](auto& r) {
+         (*r.mutable_metadata())["k"] = std::string(10 << 20, 'x');
+       }},
+      {"image.name", [](auto& r) { r.mutable_image()->set_name("\xff\xfe"); }},
   };
   for (const auto& c : kCases) {
     CreateInstanceRequest r = Good();
@@ -140,8 +148,8 @@ TEST(RequestValidationTest, DockerReferences) {
                          "registry.local:5000/a/b:tag", "a@sha256:0123abcd"}) {
     EXPECT_TRUE(IsDockerReference(ok)) << ok;
   }
-  for (const char* bad : {"", "My Image", "../x", "a//b", "-x", "Busybox",
-                          "a\nb", "a b"}) {
+  for (const char* bad :
+       {"", "My Image", "../x", "a//b", "-x", "Busybox", "a\nb", "a b"}) {
     EXPECT_FALSE(IsDockerReference(bad)) << bad;
   }
 }

@@ -27,12 +27,12 @@
 namespace novadock::agent {
 namespace {
 
-using ::testing::HasSubstr;
 using novadock::testing::DockerdFixture;
 using novadock::v1::Agent;
 using novadock::v1::CreateInstanceRequest;
 using novadock::v1::Instance;
 using novadock::v1::PowerState;
+using ::testing::HasSubstr;
 
 constexpr char kNode[] = "compute-docker-it";
 
@@ -101,9 +101,9 @@ class AgentIntegrationTest : public ::testing::Test {
     EXPECT_TRUE(server.ok()) << server.status();
     if (!server.ok()) return a;
     a.server = *std::move(server);
-    a.stub = Agent::NewStub(grpc::CreateChannel(
-        absl::StrCat("127.0.0.1:", a.server->port()),
-        grpc::InsecureChannelCredentials()));
+    a.stub = Agent::NewStub(
+        grpc::CreateChannel(absl::StrCat("127.0.0.1:", a.server->port()),
+                            grpc::InsecureChannelCredentials()));
     return a;
   }
 
@@ -119,22 +119,25 @@ class AgentIntegrationTest : public ::testing::Test {
     r.add_command("-c");
     // PID 1 is a shell loop: it ignores SIGTERM, so stop must fall back to
     // a kill after the grace period.
-    r.add_command("echo hello from $GREETING; echo to-stderr >&2; "
-                  "while true; do sleep 1; done");
+    r.add_command(
+        "echo hello from $GREETING; echo to-stderr >&2; "
+        "while true; do sleep 1; done");
     (*r.mutable_env())["GREETING"] = "novadock";
     return r;
   }
 
   grpc::Status Create(const CreateInstanceRequest& r, Instance* out) {
     grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+    ctx.set_deadline(std::chrono::system_clock::now() +
+                     std::chrono::seconds(60));
     return agent_.stub->CreateInstance(&ctx, r, out);
   }
 
   template <typename Method, typename Req, typename Resp>
   grpc::Status Call(Method method, const Req& req, Resp* resp) {
     grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+    ctx.set_deadline(std::chrono::system_clock::now() +
+                     std::chrono::seconds(60));
     return (agent_.stub.get()->*method)(&ctx, req, resp);
   }
 
@@ -287,7 +290,8 @@ TEST_F(AgentIntegrationTest, ConcurrentIdenticalCreatesMakeOneContainer) {
       Instance inst;
       grpc::Status s = Create(Request(uuid), &inst);
       absl::MutexLock lock(&mu);
-      ids.push_back(s.ok() ? inst.container_id() : "error: " + s.error_message());
+      ids.push_back(s.ok() ? inst.container_id()
+                           : "error: " + s.error_message());
     });
   }
   for (auto& t : callers) t.join();
@@ -359,7 +363,8 @@ std::vector<novadock::v1::EventType> ReadUntil(
 TEST_F(AgentIntegrationTest, EventsForStartStopDieAndAcrossDockerdRestart) {
   const std::string uuid = Uuid(7);
   grpc::ClientContext ctx;
-  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(120));
+  ctx.set_deadline(std::chrono::system_clock::now() +
+                   std::chrono::seconds(120));
   novadock::v1::WatchEventsRequest req;
   req.set_since_unix_nanos(absl::ToUnixNanos(absl::Now()));
   auto reader = agent_.stub->WatchEvents(&ctx, req);
@@ -398,8 +403,8 @@ TEST(AgentBinaryTest, RefusesPlainTextOffLoopback) {
   ASSERT_GE(pid, 0);
   if (pid == 0) {
     const char* argv[] = {NOVADOCK_AGENT_BINARY, "--node_name=n",
-                          "--listen=0.0.0.0:0", "--docker_host=unix:///nonexistent",
-                          nullptr};
+                          "--listen=0.0.0.0:0",
+                          "--docker_host=unix:///nonexistent", nullptr};
     execv(argv[0], const_cast<char* const*>(argv));
     _exit(127);
   }

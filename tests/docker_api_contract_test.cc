@@ -503,7 +503,7 @@ TYPED_TEST(DockerApiContractTest, LogsDemultiplexStdoutAndStderr) {
               HasCode(absl::StatusCode::kNotFound));
 }
 
-TYPED_TEST(DockerApiContractTest, StatsOfRunningContainer) {
+TYPED_TEST(DockerApiContractTest, Stats) {
   const std::string id = this->MustCreate(this->Spec("a"));
   ASSERT_TRUE(this->api().StartContainer(id).ok());
   this->backend_.Started(id);
@@ -513,6 +513,14 @@ TYPED_TEST(DockerApiContractTest, StatsOfRunningContainer) {
   EXPECT_GT(stats->memory_usage_bytes, 0u);
   EXPECT_THAT(stats->pids_current, Ge(1u));
   EXPECT_NE(stats->read, absl::InfinitePast());
+
+  // A stopped container has stats of zeros, read "never".
+  ASSERT_TRUE(this->api().StopContainer(id, absl::ZeroDuration()).ok());
+  stats = this->api().ContainerStatsOnce(id);
+  ASSERT_TRUE(stats.ok()) << stats.status();
+  EXPECT_EQ(stats->memory_usage_bytes, 0u);
+  EXPECT_EQ(stats->pids_current, 0u);
+  EXPECT_EQ(stats->read, absl::InfinitePast());
   EXPECT_THAT(this->api().ContainerStatsOnce("nova-ct-missing").status(),
               HasCode(absl::StatusCode::kNotFound));
 }

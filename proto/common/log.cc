@@ -19,8 +19,8 @@ void LogLine(LogSeverity severity, const char* file, int line,
   const char* base = std::strrchr(file, '/');
   base = base == nullptr ? file : base + 1;
   // Log timestamps are the one place outside RealClock that reads the clock.
-  std::string stamp = absl::FormatTime("%m%d %H:%M:%E6S", absl::Now(),
-                                       absl::UTCTimeZone());
+  std::string stamp =
+      absl::FormatTime("%m%d %H:%M:%E6S", absl::Now(), absl::UTCTimeZone());
   std::string out = absl::StrCat(std::string(1, letter), stamp, " ", base, ":",
                                  line, "] ", message, "\n");
   std::fwrite(out.data(), 1, out.size(), stderr);
@@ -28,7 +28,8 @@ void LogLine(LogSeverity severity, const char* file, int line,
 
 namespace internal {
 void CheckFailed(const char* cond, const char* file, int line) {
-  LogLine(LogSeverity::kError, file, line, absl::StrCat("CHECK failed: ", cond));
+  LogLine(LogSeverity::kError, file, line,
+          absl::StrCat("CHECK failed: ", cond));
   std::abort();
 }
 }  // namespace internal

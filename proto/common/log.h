@@ -16,7 +16,7 @@ void LogLine(LogSeverity severity, const char* file, int line,
 
 }  // namespace novadock
 
-#define NOVADOCK_LOG_INFO(...)                                           \
+#define NOVADOCK_LOG_INFO(...)                                            \
   ::novadock::LogLine(::novadock::LogSeverity::kInfo, __FILE__, __LINE__, \
                       ::absl::StrCat(__VA_ARGS__))
 #define NOVADOCK_LOG_WARNING(...)                                            \

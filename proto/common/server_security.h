@@ -3,11 +3,11 @@
 #ifndef NOVADOCK_PROTO_COMMON_SERVER_SECURITY_H_
 #define NOVADOCK_PROTO_COMMON_SERVER_SECURITY_H_
 
-#include <memory>
-#include <string>
-
 #include <grpcpp/security/credentials.h>
 #include <grpcpp/security/server_credentials.h>
+
+#include <memory>
+#include <string>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"

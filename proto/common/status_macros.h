@@ -24,15 +24,15 @@ inline absl::Status Annotate(const absl::Status& s, absl::string_view context) {
 #define NOVADOCK_STATUS_CONCAT_(a, b) NOVADOCK_STATUS_CONCAT_INNER_(a, b)
 
 // Returns from the enclosing function if `expr` (an absl::Status) is not OK.
-#define NOVADOCK_RETURN_IF_ERROR(expr)                  \
-  do {                                                  \
-    ::absl::Status novadock_status_ = (expr);           \
+#define NOVADOCK_RETURN_IF_ERROR(expr)                   \
+  do {                                                   \
+    ::absl::Status novadock_status_ = (expr);            \
     if (!novadock_status_.ok()) return novadock_status_; \
   } while (0)
 
 // `lhs = value of expr` (an absl::StatusOr<T>), or returns its status.
-#define NOVADOCK_ASSIGN_OR_RETURN(lhs, expr)                                 \
-  NOVADOCK_ASSIGN_OR_RETURN_IMPL_(                                           \
+#define NOVADOCK_ASSIGN_OR_RETURN(lhs, expr) \
+  NOVADOCK_ASSIGN_OR_RETURN_IMPL_(           \
       NOVADOCK_STATUS_CONCAT_(novadock_statusor_, __LINE__), lhs, expr)
 #define NOVADOCK_ASSIGN_OR_RETURN_IMPL_(statusor, lhs, expr) \
   auto statusor = (expr);                                    \
@@ -41,7 +41,8 @@ inline absl::Status Annotate(const absl::Status& s, absl::string_view context) {
 
 // For broken invariants only: logs and aborts.
 #define NOVADOCK_CHECK(cond) \
-  ((cond) ? (void)0 : ::novadock::internal::CheckFailed(#cond, __FILE__, __LINE__))
+  ((cond) ? (void)0          \
+          : ::novadock::internal::CheckFailed(#cond, __FILE__, __LINE__))
 
 namespace novadock::internal {
 [[noreturn]] void CheckFailed(const char* cond, const char* file, int line);

@@ -1,0 +1,525 @@
+"""Shared helpers for novadock's Python tests and benchmarks.
+
+Run with Debian's /usr/bin/python3 (it has python3-grpcio and
+python3-grpc-tools). Everything here talks only to loopback and unix sockets
+and never pulls an image.
+
+  stubs()                     Python gRPC stubs for proto/novadock/v1 and
+                              grpc.health.v1, generated once into a cache dir.
+  generate_stubs(...)         the same for any .proto files (used for the
+                              reflection test's own reflection.proto).
+  PrivateDockerd              a private dockerd under a short temp dir
+                              (context manager); stop() cleans everything.
+  import_busybox_image(sock)  builds the offline busybox test image.
+  start_agent(...)            runs novadock-agent on 127.0.0.1:0.
+  stop_agent(proc)            SIGTERM, bounded wait, then SIGKILL.
+  UnixHTTPConnection          http.client over AF_UNIX (Docker Engine API).
+"""
+
+import hashlib
+import http.client
+import io
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+import types
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))))
+PROTO_ROOT = os.path.join(REPO_ROOT, "proto")
+NOVADOCK_PROTOS = ("novadock/v1/types.proto", "novadock/v1/agent.proto")
+HEALTH_PROTO = "grpc/health/v1/health.proto"
+
+TEST_IMAGE_REPO = "novadock-test"
+TEST_IMAGE_TAG = "busybox"
+TEST_IMAGE = TEST_IMAGE_REPO + ":" + TEST_IMAGE_TAG
+BUSYBOX_PATH = "/bin/busybox"
+BUSYBOX_APPLETS = ("sh", "sleep", "echo", "cat")
+
+DEFAULT_API_VERSION = "1.41"
+_CHILD_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+_SYSTEM_CONTAINERD_SOCKET = "/run/containerd/containerd.sock"
+
+
+# --------------------------------------------------------------------------
+# gRPC stubs
+
+
+def _stub_cache_root(build_dir=None):
+    build_dir = build_dir or os.environ.get("NOVADOCK_BUILD_DIR")
+    if build_dir and os.path.isdir(build_dir):
+        return os.path.join(build_dir, "pystubs")
+    return os.path.join(tempfile.gettempdir(), "novadock-pystubs")
+
+
+def generate_stubs(proto_root, proto_files, build_dir=None):
+    """Generates *_pb2.py and *_pb2_grpc.py for proto_files (paths relative
+    to proto_root) with grpc_tools.protoc, once per content, and returns the
+    output directory (already on sys.path). Safe against concurrent callers:
+    output is built in a temp dir and renamed into place."""
+    from grpc_tools import protoc  # python3-grpc-tools
+    import grpc_tools
+
+    digest = hashlib.sha256()
+    for name in sorted(proto_files):
+        digest.update(name.encode())
+        with open(os.path.join(proto_root, name), "rb") as f:
+            digest.update(f.read())
+    digest.update(grpc_tools.__file__.encode())
+    root = _stub_cache_root(build_dir)
+    out = os.path.join(root, digest.hexdigest()[:16])
+    if not os.path.isdir(out):
+        os.makedirs(root, exist_ok=True)
+        tmp = tempfile.mkdtemp(prefix=".gen-", dir=root)
+        well_known = os.path.join(os.path.dirname(grpc_tools.__file__),
+                                  "_proto")
+        args = ["grpc_tools.protoc", "-I" + proto_root]
+        if os.path.isdir(well_known):
+            args.append("-I" + well_known)
+        args += ["--python_out=" + tmp, "--grpc_python_out=" + tmp]
+        args += list(proto_files)
+        rc = protoc.main(args)
+        if rc != 0:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise RuntimeError("protoc failed (%d) for %s" % (rc, proto_files))
+        try:
+            os.rename(tmp, out)
+        except OSError:  # Another process won the race.
+            shutil.rmtree(tmp, ignore_errors=True)
+    if out not in sys.path:
+        sys.path.insert(0, out)
+    return out
+
+
+def _alias_package(name, path):
+    """Makes `name` (a dotted package inside an installed package such as
+    grpc) importable from `path`, unless it exists already."""
+    if name in sys.modules:
+        module = sys.modules[name]
+        if hasattr(module, "__path__") and path not in module.__path__:
+            module.__path__.append(path)
+        return
+    module = types.ModuleType(name)
+    module.__path__ = [path]
+    sys.modules[name] = module
+    parent, _, child = name.rpartition(".")
+    if parent:
+        setattr(sys.modules[parent], child, module)
+
+
+def stubs(build_dir=None):
+    """Returns a namespace with types_pb2, agent_pb2, agent_pb2_grpc,
+    health_pb2 and health_pb2_grpc for this checkout's protos."""
+    out = generate_stubs(PROTO_ROOT, NOVADOCK_PROTOS + (HEALTH_PROTO,),
+                         build_dir)
+    # The generated health modules live in package grpc.health.v1, inside
+    # the installed grpc package: graft the generated directories onto it.
+    import grpc
+    _alias_package("grpc.health", os.path.join(out, "grpc", "health"))
+    _alias_package("grpc.health.v1", os.path.join(out, "grpc", "health", "v1"))
+    import importlib
+    ns = types.SimpleNamespace()
+    ns.types_pb2 = importlib.import_module("novadock.v1.types_pb2")
+    ns.agent_pb2 = importlib.import_module("novadock.v1.agent_pb2")
+    ns.agent_pb2_grpc = importlib.import_module("novadock.v1.agent_pb2_grpc")
+    ns.health_pb2 = importlib.import_module("grpc.health.v1.health_pb2")
+    ns.health_pb2_grpc = importlib.import_module(
+        "grpc.health.v1.health_pb2_grpc")
+    ns.out_dir = out
+    del grpc
+    return ns
+
+
+# --------------------------------------------------------------------------
+# Docker Engine API over a unix socket
+
+
+class UnixHTTPConnection(http.client.HTTPConnection):
+    """http.client.HTTPConnection over AF_UNIX; keep-alive like any other."""
+
+    def __init__(self, sock_path, timeout=60):
+        super().__init__("localhost", timeout=timeout)
+        self.sock_path = sock_path
+
+    def connect(self):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(self.timeout)
+        s.connect(self.sock_path)
+        self.sock = s
+
+
+def docker_request(sock_path, method, path, body=None, headers=None,
+                   timeout=60, conn=None):
+    """One Engine API request. Returns (status, body bytes). `body` may be
+    bytes or a JSON-able object. Uses `conn` if given (kept open)."""
+    own = conn is None
+    if own:
+        conn = UnixHTTPConnection(sock_path, timeout=timeout)
+    hdrs = dict(headers or {})
+    if body is not None and not isinstance(body, (bytes, bytearray)):
+        body = json.dumps(body).encode()
+        hdrs.setdefault("Content-Type", "application/json")
+    try:
+        conn.request(method, path, body=body, headers=hdrs)
+        resp = conn.getresponse()
+        data = resp.read()
+        return resp.status, data
+    finally:
+        if own:
+            conn.close()
+
+
+def docker_api_version(sock_path):
+    """The API version dockerd reports (e.g. '1.41')."""
+    try:
+        status, data = docker_request(sock_path, "GET", "/version", timeout=10)
+        if status == 200:
+            return json.loads(data).get("ApiVersion", DEFAULT_API_VERSION)
+    except (OSError, ValueError):
+        pass
+    return DEFAULT_API_VERSION
+
+
+def ping(sock_path, timeout=2):
+    try:
+        status, data = docker_request(sock_path, "GET", "/_ping",
+                                      timeout=timeout)
+        return status == 200 and data.strip() == b"OK"
+    except (OSError, http.client.HTTPException):
+        return False
+
+
+# --------------------------------------------------------------------------
+# A private dockerd
+
+
+def _read(path, mode="r"):
+    try:
+        with open(path, mode) as f:
+            return f.read()
+    except OSError:
+        return None
+
+
+def _pids_mentioning(text):
+    """Pids (not ours) whose command line contains `text`."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        cmdline = _read("/proc/%s/cmdline" % entry, "rb")
+        if cmdline and text.encode() in cmdline:
+            pids.append(int(entry))
+    return pids
+
+
+def _wait_pid_gone(pid, timeout):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        status = _read("/proc/%d/stat" % pid)
+        if status is not None and ") Z" in status:  # Zombie, not our child.
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def _unescape_mountinfo(path):
+    out, i = [], 0
+    while i < len(path):
+        if path[i] == "\\" and i + 3 < len(path) and path[i + 1:i + 4].isdigit():
+            out.append(chr(int(path[i + 1:i + 4], 8)))
+            i += 4
+        else:
+            out.append(path[i])
+            i += 1
+    return "".join(out)
+
+
+def _mounts_under(directory):
+    directory = directory.rstrip("/")
+    mounts = []
+    for line in (_read("/proc/self/mountinfo") or "").splitlines():
+        fields = line.split()
+        if len(fields) < 5:
+            continue
+        point = _unescape_mountinfo(fields[4])
+        if point == directory or point.startswith(directory + "/"):
+            mounts.append(point)
+    return mounts
+
+
+class PrivateDockerd:
+    """A dockerd of our own under a short temp dir D:
+    D/docker.sock, D/data, D/exec, D/dockerd.log.
+
+        with PrivateDockerd() as d:
+            d.sock, d.host ("unix://D/docker.sock"), d.api ("/v1.41")
+
+    stop() is idempotent: SIGTERM (bounded wait, then SIGKILL), kills the
+    containerd/shim processes and container inits left behind, unmounts
+    everything under D (deepest first) and removes D.
+    """
+
+    def __init__(self, start_timeout=30, stop_timeout=30):
+        self.start_timeout = start_timeout
+        self.stop_timeout = stop_timeout
+        self.dir = None
+        self.proc = None
+        self.sock = None
+        self.host = None
+        self.api = "/v" + DEFAULT_API_VERSION
+        self._log = None
+
+    def __enter__(self):
+        self.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+        return False
+
+    def start(self):
+        self.dir = tempfile.mkdtemp(prefix="nb.", dir="/tmp")
+        self.sock = os.path.join(self.dir, "docker.sock")
+        self.host = "unix://" + self.sock
+        argv = ["dockerd",
+                "--data-root", os.path.join(self.dir, "data"),
+                "--exec-root", os.path.join(self.dir, "exec"),
+                "-H", self.host,
+                "--pidfile", os.path.join(self.dir, "docker.pid"),
+                "--bridge=none", "--iptables=false", "--ip-masq=false"]
+        if os.path.exists(_SYSTEM_CONTAINERD_SOCKET):
+            # dockerd would share the system containerd: keep to our own
+            # namespaces there.
+            ns = "novadock-" + os.path.basename(self.dir).replace(".", "-")
+            argv += ["--containerd-namespace", ns,
+                     "--containerd-plugins-namespace", ns + "-plugins"]
+        env = dict(os.environ)
+        env["PATH"] = _CHILD_PATH
+        self._log = open(os.path.join(self.dir, "dockerd.log"), "wb")
+        self.proc = subprocess.Popen(
+            argv, stdin=subprocess.DEVNULL, stdout=self._log,
+            stderr=subprocess.STDOUT, close_fds=True, start_new_session=True,
+            env=env)
+        deadline = time.monotonic() + self.start_timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                break
+            if ping(self.sock, timeout=1):
+                self.api = "/v" + docker_api_version(self.sock)
+                return self
+            time.sleep(0.05)
+        tail = self.log_tail()
+        self.stop()
+        raise RuntimeError("dockerd did not answer /_ping within %ss:\n%s" %
+                           (self.start_timeout, tail))
+
+    def log_tail(self, max_bytes=4096):
+        if not self.dir:
+            return ""
+        data = _read(os.path.join(self.dir, "dockerd.log"), "rb") or b""
+        return data[-max_bytes:].decode("utf-8", "replace")
+
+    def pid(self):
+        return self.proc.pid if self.proc else None
+
+    def kill_daemon(self):
+        """Stops dockerd only (SIGTERM, bounded wait, SIGKILL); the dir stays
+        until stop(). Used to test clients' behaviour without a daemon."""
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(self.stop_timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(10)
+
+    def remove_all_containers(self):
+        """Force-removes every container (so that shutdown is quick)."""
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        try:
+            status, data = docker_request(
+                self.sock, "GET", self.api + "/containers/json?all=1",
+                timeout=30)
+            if status != 200:
+                return
+            for c in json.loads(data):
+                docker_request(self.sock, "DELETE",
+                               self.api + "/containers/%s?force=1&v=1" %
+                               c["Id"], timeout=30)
+        except (OSError, ValueError, http.client.HTTPException):
+            pass
+
+    def _container_init_pids(self):
+        pids = []
+        runc_root = os.path.join(self.dir, "exec", "runtime-runc")
+        for dirpath, _, files in os.walk(runc_root):
+            if "state.json" in files:
+                try:
+                    state = json.loads(_read(
+                        os.path.join(dirpath, "state.json")) or "{}")
+                    pid = int(state.get("init_process_pid", 0))
+                    if pid > 0:
+                        pids.append(pid)
+                except (ValueError, TypeError):
+                    pass
+        return pids
+
+    def stop(self):
+        if self.dir is None:
+            return
+        self.remove_all_containers()
+        self.kill_daemon()
+        # Leftovers: containerd, shims, container init processes.
+        leftovers = _pids_mentioning(self.dir) + self._container_init_pids()
+        for pid in leftovers:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+        for pid in leftovers:
+            _wait_pid_gone(pid, 5)
+        for point in sorted(_mounts_under(self.dir),
+                            key=lambda p: (p.count("/"), len(p)),
+                            reverse=True):
+            subprocess.run(["umount", "-l", point], stdin=subprocess.DEVNULL,
+                           stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL, close_fds=True)
+        if self._log:
+            self._log.close()
+            self._log = None
+        shutil.rmtree(self.dir, ignore_errors=True)
+        self.dir = None
+        self.proc = None
+
+
+# --------------------------------------------------------------------------
+# The offline busybox test image
+
+
+def busybox_rootfs_tar(busybox=BUSYBOX_PATH):
+    """A rootfs tar: /bin/busybox plus symlinks sh, sleep, echo, cat."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for d in ("bin", "tmp", "etc", "proc", "sys", "dev"):
+            info = tarfile.TarInfo(d)
+            info.type = tarfile.DIRTYPE
+            info.mode = 0o1777 if d == "tmp" else 0o755
+            tar.addfile(info)
+        with open(busybox, "rb") as f:
+            data = f.read()
+        info = tarfile.TarInfo("bin/busybox")
+        info.size = len(data)
+        info.mode = 0o755
+        tar.addfile(info, io.BytesIO(data))
+        for applet in BUSYBOX_APPLETS:
+            info = tarfile.TarInfo("bin/" + applet)
+            info.type = tarfile.SYMTYPE
+            info.linkname = "busybox"
+            info.mode = 0o777
+            tar.addfile(info)
+    return buf.getvalue()
+
+
+def import_busybox_image(sock_path, repo=TEST_IMAGE_REPO, tag=TEST_IMAGE_TAG,
+                         api=None):
+    """Imports the busybox rootfs as repo:tag through POST /images/create
+    (fromSrc=-). Returns the reference 'repo:tag'. Raises on any error."""
+    api = api or "/v" + docker_api_version(sock_path)
+    status, data = docker_request(
+        sock_path, "POST",
+        "%s/images/create?fromSrc=-&repo=%s&tag=%s" % (api, repo, tag),
+        body=busybox_rootfs_tar(),
+        headers={"Content-Type": "application/x-tar"}, timeout=120)
+    if status != 200:
+        raise RuntimeError("image import: HTTP %d: %r" % (status, data[:500]))
+    for line in data.splitlines():
+        line = line.strip()
+        if not line:
+            continue
+        try:
+            msg = json.loads(line)
+        except ValueError:
+            continue
+        if msg.get("error") or msg.get("errorDetail"):
+            raise RuntimeError("image import: %s" % msg)
+    status, data = docker_request(sock_path, "GET",
+                                  "%s/images/%s:%s/json" % (api, repo, tag))
+    if status != 200:
+        raise RuntimeError("image import: %s:%s missing after import: %r" %
+                           (repo, tag, data[:300]))
+    return "%s:%s" % (repo, tag)
+
+
+# --------------------------------------------------------------------------
+# The agent
+
+
+def start_agent(binary, docker_host, node_name, extra_args=(), timeout=20,
+                image_dir=None):
+    """Runs `binary` (novadock-agent) on 127.0.0.1:0 and waits for its
+    --port_file. Returns (process, port); process.novadock_log is the path of
+    its combined stdout/stderr. Raises RuntimeError if it exits or does not
+    report a port within `timeout` seconds."""
+    work = tempfile.mkdtemp(prefix="nda.", dir="/tmp")
+    port_file = os.path.join(work, "port")
+    log_path = os.path.join(work, "agent.log")
+    if image_dir is None:
+        image_dir = os.path.join(work, "images")
+        os.makedirs(image_dir)
+    argv = [binary, "--node_name=" + node_name, "--listen=127.0.0.1:0",
+            "--port_file=" + port_file, "--docker_host=" + docker_host,
+            "--image_dir=" + image_dir] + list(extra_args)
+    log = open(log_path, "wb")
+    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log,
+                            stderr=subprocess.STDOUT, close_fds=True,
+                            start_new_session=True)
+    log.close()
+    proc.novadock_log = log_path
+    proc.novadock_workdir = work
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        text = _read(port_file)
+        if text and text.endswith("\n") and text.strip().isdigit():
+            return proc, int(text.strip())
+        if proc.poll() is not None:
+            break
+        time.sleep(0.02)
+    tail = agent_log_tail(proc)
+    stop_agent(proc)
+    raise RuntimeError("novadock-agent gave no port within %ss (rc=%s):\n%s" %
+                       (timeout, proc.returncode, tail))
+
+
+def agent_log_tail(proc, max_bytes=4096):
+    data = _read(getattr(proc, "novadock_log", ""), "rb") or b""
+    return data[-max_bytes:].decode("utf-8", "replace")
+
+
+def stop_agent(proc, timeout=10):
+    """SIGTERM, wait up to `timeout` s, then SIGKILL. Returns the exit code
+    (negative: killed by that signal). Removes the agent's work dir."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+    work = getattr(proc, "novadock_workdir", None)
+    if work and not os.environ.get("NOVADOCK_KEEP_LOGS"):
+        shutil.rmtree(work, ignore_errors=True)
+    return proc.returncode
