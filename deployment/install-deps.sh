@@ -10,6 +10,7 @@ PACKAGES=(
   libabsl-dev libssl-dev libcurl4-openssl-dev rapidjson-dev libarchive-dev
   libgtest-dev libgmock-dev googletest
   # run and test
+  clang-format
   docker.io busybox-static openssl curl procps util-linux
   python3 python3-grpcio python3-grpc-tools python3-protobuf python3-docker
 )
