@@ -75,36 +75,34 @@ grpc::Status AgentService::StartInstance(
       [&] { return runner_.Start(request->uuid()); }, response);
 }
 
+grpc::Status AgentService::GracefulCall(
+    const char* rpc, const novadock::v1::StopInstanceRequest& request,
+    GracefulOp op, novadock::v1::Instance* response) {
+  absl::Status valid = ValidateGracePeriod("grace_period_seconds",
+                                           request.grace_period_seconds());
+  if (!valid.ok()) return Finish(rpc, valid);
+  return InstanceCall(
+      rpc, request.uuid(),
+      [&] {
+        return (runner_.*op)(request.uuid(),
+                             GraceFromProto(request.grace_period_seconds(),
+                                            runner_.options().default_grace));
+      },
+      response);
+}
+
 grpc::Status AgentService::StopInstance(
     grpc::ServerContext*, const novadock::v1::StopInstanceRequest* request,
     novadock::v1::Instance* response) {
-  absl::Status valid = ValidateGracePeriod("grace_period_seconds",
-                                           request->grace_period_seconds());
-  if (!valid.ok()) return Finish("StopInstance", valid);
-  return InstanceCall(
-      "StopInstance", request->uuid(),
-      [&] {
-        return runner_.Stop(request->uuid(),
-                            GraceFromProto(request->grace_period_seconds(),
-                                           runner_.options().default_grace));
-      },
-      response);
+  return GracefulCall("StopInstance", *request, &InstanceRunner::Stop,
+                      response);
 }
 
 grpc::Status AgentService::RebootInstance(
     grpc::ServerContext*, const novadock::v1::StopInstanceRequest* request,
     novadock::v1::Instance* response) {
-  absl::Status valid = ValidateGracePeriod("grace_period_seconds",
-                                           request->grace_period_seconds());
-  if (!valid.ok()) return Finish("RebootInstance", valid);
-  return InstanceCall(
-      "RebootInstance", request->uuid(),
-      [&] {
-        return runner_.Reboot(request->uuid(),
-                              GraceFromProto(request->grace_period_seconds(),
-                                             runner_.options().default_grace));
-      },
-      response);
+  return GracefulCall("RebootInstance", *request, &InstanceRunner::Reboot,
+                      response);
 }
 
 grpc::Status AgentService::PauseInstance(

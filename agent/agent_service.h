@@ -66,6 +66,13 @@ class AgentService final : public novadock::v1::Agent::Service {
   grpc::Status InstanceCall(const char* rpc, const std::string& uuid, Op op,
                             novadock::v1::Instance* response);
 
+  // Stop and Reboot: validate the grace period, then run `op` with it.
+  using GracefulOp = absl::StatusOr<InstanceView> (InstanceRunner::*)(
+      const std::string&, absl::Duration);
+  grpc::Status GracefulCall(const char* rpc,
+                            const novadock::v1::StopInstanceRequest& request,
+                            GracefulOp op, novadock::v1::Instance* response);
+
   InstanceRunner& runner_;
   EventStream& events_;
 };
