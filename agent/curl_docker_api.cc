@@ -17,7 +17,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "agent/docker_json.h"
-#include "proto/common/server_security.h"
+#include "proto/common/address.h"
 #include "proto/common/status_macros.h"
 
 namespace novadock::agent {

@@ -1,6 +1,5 @@
 #include "proto/common/server_security.h"
 
-#include <arpa/inet.h>
 #include <openssl/bio.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
@@ -98,35 +97,6 @@ absl::StatusOr<LoadedTls> LoadTls(absl::string_view address,
 }
 
 }  // namespace
-
-bool IsLoopbackAddress(absl::string_view address) {
-  if (absl::StartsWith(address, "unix:") ||
-      absl::StartsWith(address, "unix-abstract:")) {
-    return true;
-  }
-  absl::ConsumePrefix(&address, "ipv4:");
-  absl::ConsumePrefix(&address, "ipv6:");
-  absl::ConsumePrefix(&address, "dns:");
-  std::string host;
-  if (absl::StartsWith(address, "[")) {
-    size_t end = address.find(']');
-    if (end == absl::string_view::npos) return false;
-    host = std::string(address.substr(1, end - 1));
-  } else {
-    size_t colon = address.rfind(':');
-    host = std::string(address.substr(0, colon));
-  }
-  if (host == "localhost") return true;
-  in_addr v4;
-  if (inet_pton(AF_INET, host.c_str(), &v4) == 1) {
-    return (ntohl(v4.s_addr) >> 24) == 127;
-  }
-  in6_addr v6;
-  if (inet_pton(AF_INET6, host.c_str(), &v6) == 1) {
-    return IN6_IS_ADDR_LOOPBACK(&v6);
-  }
-  return false;
-}
 
 absl::StatusOr<std::string> ReadSmallFile(absl::string_view what,
                                           const std::string& path) {

@@ -11,6 +11,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "proto/common/address.h"
 
 namespace novadock {
 
@@ -23,10 +24,6 @@ struct TlsFiles {
     return ca_file.empty() && cert_file.empty() && key_file.empty();
   }
 };
-
-// True if `address` ("host:port", "[v6]:port", "unix:...") can only be
-// reached from this machine: 127.0.0.0/8, ::1, localhost, or a unix socket.
-bool IsLoopbackAddress(absl::string_view address);
 
 // Credentials for a server listening on `address`. With TLS files: mutual
 // TLS requiring a client certificate signed by ca_file. Without:
