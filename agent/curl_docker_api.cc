@@ -33,6 +33,9 @@ struct CurlDockerApi::Request {
   // returning false ends the transfer (Perform then returns OK).
   std::function<bool(absl::string_view)> on_data;
   const std::atomic<bool>* cancel = nullptr;  // Ends the transfer (OK).
+  // If set, a POST body streamed from here (chunked, application/x-tar)
+  // instead of `body`; only stalls longer than `timeout` fail it.
+  const UploadSource* upload = nullptr;
 };
 
 namespace {
@@ -54,7 +57,19 @@ struct Transfer {
   std::string body;      // Buffered 2xx body, or the error body.
   bool stopped = false;  // on_data returned false.
   bool too_big = false;  // A 2xx body over kMaxBodyBytes.
+  const UploadSource* upload = nullptr;
+  absl::Status upload_status;  // The upload source's error, if any.
 };
+
+size_t ReadCallback(char* buffer, size_t size, size_t count, void* user) {
+  auto* t = static_cast<Transfer*>(user);
+  absl::StatusOr<size_t> n = (*t->upload)(buffer, size * count);
+  if (!n.ok()) {
+    t->upload_status = n.status();
+    return CURL_READFUNC_ABORT;
+  }
+  return std::min(*n, size * count);
+}
 
 size_t WriteCallback(char* data, size_t size, size_t count, void* user) {
   auto* t = static_cast<Transfer*>(user);
@@ -297,7 +312,16 @@ void CurlDockerApi::ConfigureHandle(CURL* easy, const Request& request,
                      static_cast<long>(  // NOLINT(google-runtime-int)
                          absl::ToInt64Milliseconds(request.timeout)));
   }
-  if (absl::string_view(request.method) == "POST") {
+  if (request.upload != nullptr) {
+    curl_easy_setopt(easy, CURLOPT_POST, 1L);
+    // Stalls, not duration, end an upload: archives may be large.
+    curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, 0L);
+    curl_easy_setopt(easy, CURLOPT_LOW_SPEED_LIMIT, 1L);
+    curl_easy_setopt(easy, CURLOPT_LOW_SPEED_TIME,
+                     static_cast<long>(  // NOLINT(google-runtime-int)
+                         std::max<int64_t>(1, absl::ToInt64Seconds(
+                                                  options_.request_timeout))));
+  } else if (absl::string_view(request.method) == "POST") {
     curl_easy_setopt(easy, CURLOPT_POST, 1L);
     curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE,
                      static_cast<curl_off_t>(request.body.size()));
@@ -314,7 +338,10 @@ absl::StatusOr<std::string> CurlDockerApi::Perform(const Request& request) {
         absl::StrCat(request.op, ": curl_easy_init failed"));
   }
   SlistPtr headers(curl_slist_append(nullptr, "Expect:"));
-  if (headers != nullptr && !request.body.empty()) {
+  if (headers != nullptr && request.upload != nullptr) {
+    curl_slist_append(headers.get(), "Content-Type: application/x-tar");
+    curl_slist_append(headers.get(), "Transfer-Encoding: chunked");
+  } else if (headers != nullptr && !request.body.empty()) {
     curl_slist_append(headers.get(), "Content-Type: application/json");
   }
   const std::string url = absl::StrCat(endpoint_.base_url, request.path);
@@ -325,6 +352,11 @@ absl::StatusOr<std::string> CurlDockerApi::Perform(const Request& request) {
   transfer.easy = easy.get();
   transfer.on_data = &request.on_data;
   transfer.cancel = request.cancel;
+  transfer.upload = request.upload;
+  if (request.upload != nullptr) {
+    curl_easy_setopt(easy.get(), CURLOPT_READFUNCTION, &ReadCallback);
+    curl_easy_setopt(easy.get(), CURLOPT_READDATA, &transfer);
+  }
   curl_easy_setopt(easy.get(), CURLOPT_WRITEFUNCTION, &WriteCallback);
   curl_easy_setopt(easy.get(), CURLOPT_WRITEDATA, &transfer);
   if (request.cancel != nullptr) {
@@ -340,6 +372,7 @@ absl::StatusOr<std::string> CurlDockerApi::Perform(const Request& request) {
 
   const bool cancelled = curl_code == CURLE_ABORTED_BY_CALLBACK &&
                          request.cancel != nullptr && request.cancel->load();
+  if (!transfer.upload_status.ok()) return transfer.upload_status;
   if (transfer.stopped || cancelled) return std::string();
   if (transfer.too_big) {
     return absl::InternalError(absl::StrCat(
@@ -443,6 +476,42 @@ absl::Status CurlDockerApi::TagImage(absl::string_view ref,
       absl::StrCat("/images/", UrlEscape(ref), "/tag?repo=", UrlEscape(repo),
                    "&tag=", UrlEscape(tag)),
       options_.request_timeout);
+}
+
+absl::StatusOr<std::vector<ImageDetails>> CurlDockerApi::ListImages() {
+  Request request;
+  request.op = "docker list images";
+  NOVADOCK_ASSIGN_OR_RETURN(request.path, Path("/images/json"));
+  request.timeout = options_.request_timeout;
+  NOVADOCK_ASSIGN_OR_RETURN(const std::string body, Perform(request));
+  absl::StatusOr<std::vector<ImageDetails>> images = ParseImageList(body);
+  if (!images.ok()) return Annotate(images.status(), request.op);
+  return images;
+}
+
+absl::StatusOr<std::vector<std::string>> CurlDockerApi::LoadImage(
+    const UploadSource& source) {
+  Request request;
+  request.op = "docker load image";
+  request.method = "POST";
+  NOVADOCK_ASSIGN_OR_RETURN(request.path, Path("/images/load?quiet=1"));
+  request.timeout = absl::InfiniteDuration();
+  request.upload = &source;
+  NOVADOCK_ASSIGN_OR_RETURN(const std::string body, Perform(request));
+  absl::StatusOr<std::vector<std::string>> loaded = ParseLoadStream(body);
+  if (!loaded.ok()) return Annotate(loaded.status(), request.op);
+  return loaded;
+}
+
+absl::Status CurlDockerApi::RemoveImage(absl::string_view ref, bool force) {
+  Request request;
+  request.op = absl::StrCat("docker remove image ", ref);
+  request.method = "DELETE";
+  NOVADOCK_ASSIGN_OR_RETURN(
+      request.path, Path(absl::StrCat("/images/", UrlEscape(ref),
+                                      force ? "?force=1" : "?force=0")));
+  request.timeout = options_.request_timeout;
+  return Perform(request).status();
 }
 
 absl::StatusOr<std::string> CurlDockerApi::CreateContainer(

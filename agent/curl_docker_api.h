@@ -64,6 +64,10 @@ class CurlDockerApi final : public DockerApi {
   absl::StatusOr<ImageDetails> InspectImage(absl::string_view ref) override;
   absl::Status TagImage(absl::string_view ref, absl::string_view repo,
                         absl::string_view tag) override;
+  absl::StatusOr<std::vector<ImageDetails>> ListImages() override;
+  absl::StatusOr<std::vector<std::string>> LoadImage(
+      const UploadSource& source) override;
+  absl::Status RemoveImage(absl::string_view ref, bool force) override;
   absl::StatusOr<std::string> CreateContainer(
       const ContainerSpec& spec) override;
   absl::Status StartContainer(absl::string_view id) override;

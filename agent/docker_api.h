@@ -137,6 +137,11 @@ using Filters = std::map<std::string, std::vector<std::string>>;
 // Called per chunk of streamed data; return false to stop the stream.
 using ChunkCallback = std::function<bool(absl::string_view)>;
 using EventCallback = std::function<bool(const DockerEvent&)>;
+// Supplies the next bytes of an upload: writes at most `capacity` bytes to
+// `buffer` and returns how many (0: the end), or an error, which aborts the
+// upload and is returned by the call that uploads.
+using UploadSource =
+    std::function<absl::StatusOr<size_t>(char* buffer, size_t capacity)>;
 
 class DockerApi {
  public:
@@ -154,6 +159,22 @@ class DockerApi {
   [[nodiscard]] virtual absl::Status TagImage(absl::string_view ref,
                                               absl::string_view repo,
                                               absl::string_view tag) = 0;
+
+  // GET /images/json: every image with its tags.
+  [[nodiscard]] virtual absl::StatusOr<std::vector<ImageDetails>>
+  ListImages() = 0;
+  // POST /images/load: streams a docker-save archive from `source` (bounded
+  // memory, whatever its size) and returns what Docker says it loaded
+  // ("repo:tag" for tagged images, "sha256:..." for untagged ones).
+  // INVALID_ARGUMENT: Docker refused the archive (its message). The
+  // source's own error is returned as is. No overall timeout: the transfer
+  // fails only when it stalls for longer than the request timeout.
+  [[nodiscard]] virtual absl::StatusOr<std::vector<std::string>> LoadImage(
+      const UploadSource& source) = 0;
+  // DELETE /images/{ref}?force=..: removes a tag, or the image with its last
+  // tag. NOT_FOUND: no such image. FAILED_PRECONDITION: a container uses it.
+  [[nodiscard]] virtual absl::Status RemoveImage(absl::string_view ref,
+                                                 bool force) = 0;
 
   // Returns the new container's id. ALREADY_EXISTS: the name is taken.
   // NOT_FOUND: no such image.

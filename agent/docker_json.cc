@@ -10,6 +10,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "proto/common/status_macros.h"
 #include "rapidjson/document.h"
@@ -376,6 +377,62 @@ absl::StatusOr<ContainerDetails> ParseContainerInspect(absl::string_view json) {
   NOVADOCK_ASSIGN_OR_RETURN(const ObjectReader host, r.Object("HostConfig"));
   NOVADOCK_RETURN_IF_ERROR(ReadHostConfig(host, d));
   return d;
+}
+
+absl::StatusOr<std::vector<ImageDetails>> ParseImageList(
+    absl::string_view json) {
+  constexpr absl::string_view kWhat = "docker image list response";
+  rapidjson::Document doc;
+  NOVADOCK_RETURN_IF_ERROR(
+      ParseDocument(json, kWhat, rapidjson::kArrayType, doc));
+  std::vector<ImageDetails> out;
+  out.reserve(doc.Size());
+  for (rapidjson::SizeType i = 0; i < doc.Size(); ++i) {
+    if (!doc[i].IsObject()) {
+      return absl::InternalError(
+          absl::StrCat(kWhat, ": element ", i, " is not an object"));
+    }
+    const ObjectReader r(&doc[i], kWhat, absl::StrCat("[", i, "]."));
+    ImageDetails image;
+    NOVADOCK_RETURN_IF_ERROR(r.RequiredString("Id", &image.id));
+    std::vector<std::string> tags;
+    NOVADOCK_RETURN_IF_ERROR(r.StringArray("RepoTags", &tags));
+    for (std::string& tag : tags) {
+      if (tag != "<none>:<none>") image.repo_tags.push_back(std::move(tag));
+    }
+    NOVADOCK_RETURN_IF_ERROR(r.Int64("Size", &image.size_bytes));
+    out.push_back(std::move(image));
+  }
+  return out;
+}
+
+absl::StatusOr<std::vector<std::string>> ParseLoadStream(
+    absl::string_view body) {
+  constexpr absl::string_view kWhat = "docker load response";
+  constexpr absl::string_view kTagged = "Loaded image: ";
+  constexpr absl::string_view kUntagged = "Loaded image ID: ";
+  std::vector<std::string> loaded;
+  for (absl::string_view line :
+       absl::StrSplit(body, '\n', absl::SkipWhitespace())) {
+    rapidjson::Document doc;
+    NOVADOCK_RETURN_IF_ERROR(
+        ParseDocument(line, kWhat, rapidjson::kObjectType, doc));
+    const ObjectReader r(&doc, kWhat, "");
+    std::string error, stream;
+    NOVADOCK_RETURN_IF_ERROR(r.String("error", &error));
+    if (!error.empty()) return absl::InvalidArgumentError(error);
+    NOVADOCK_RETURN_IF_ERROR(r.String("stream", &stream));
+    absl::string_view text = absl::StripAsciiWhitespace(stream);
+    if (absl::ConsumePrefix(&text, kUntagged) ||
+        absl::ConsumePrefix(&text, kTagged)) {
+      loaded.emplace_back(text);
+    }
+  }
+  if (loaded.empty()) {
+    return absl::InternalError(
+        absl::StrCat(kWhat, ": Docker named no loaded image"));
+  }
+  return loaded;
 }
 
 absl::StatusOr<std::vector<ContainerSummary>> ParseContainerList(

@@ -55,6 +55,14 @@ std::string BuildFiltersJson(const Filters& filters);
 [[nodiscard]] absl::StatusOr<DockerInfo> ParseInfo(absl::string_view json);
 [[nodiscard]] absl::StatusOr<ImageDetails> ParseImageInspect(
     absl::string_view json);
+// GET /images/json: every image (RepoTags without "<none>:<none>").
+[[nodiscard]] absl::StatusOr<std::vector<ImageDetails>> ParseImageList(
+    absl::string_view json);
+// The JSON-lines body of POST /images/load: what was loaded ("repo:tag" or
+// "sha256:..."). Docker reports a refused archive inside this 200 body:
+// INVALID_ARGUMENT with Docker's message.
+[[nodiscard]] absl::StatusOr<std::vector<std::string>> ParseLoadStream(
+    absl::string_view body);
 // POST /containers/create answer: returns the new container's Id.
 [[nodiscard]] absl::StatusOr<std::string> ParseCreateResponse(
     absl::string_view json);

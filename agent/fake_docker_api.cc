@@ -25,6 +25,9 @@ constexpr const char* kOps[] = {"Ping",
                                 "Info",
                                 "InspectImage",
                                 "TagImage",
+                                "ListImages",
+                                "LoadImage",
+                                "RemoveImage",
                                 "CreateContainer",
                                 "StartContainer",
                                 "StopContainer",
@@ -423,6 +426,95 @@ absl::StatusOr<ImageDetails> FakeDockerApi::InspectImage(
   if (id.empty())
     return absl::NotFoundError(absl::StrCat("No such image: ", ref));
   return images_.at(id);
+}
+
+void FakeDockerApi::ExpectLoadForTest(std::vector<std::string> refs,
+                                      std::string id) {
+  absl::MutexLock lock(&mu_);
+  next_load_ = {std::move(refs), std::move(id)};
+}
+
+int64_t FakeDockerApi::LoadedBytesForTest() const {
+  absl::MutexLock lock(&mu_);
+  return loaded_bytes_;
+}
+
+absl::StatusOr<std::vector<ImageDetails>> FakeDockerApi::ListImages() {
+  absl::MutexLock lock(&mu_);
+  NOVADOCK_RETURN_IF_ERROR(BeginCallLocked("ListImages", ""));
+  std::vector<ImageDetails> out;
+  for (const auto& [id, image] : images_) out.push_back(image);
+  return out;
+}
+
+absl::StatusOr<std::vector<std::string>> FakeDockerApi::LoadImage(
+    const UploadSource& source) {
+  {
+    absl::MutexLock lock(&mu_);
+    NOVADOCK_RETURN_IF_ERROR(BeginCallLocked("LoadImage", ""));
+  }
+  // Reads the whole upload, as dockerd does, without holding the lock.
+  char buffer[64 << 10];
+  int64_t total = 0;
+  while (true) {
+    NOVADOCK_ASSIGN_OR_RETURN(size_t n, source(buffer, sizeof(buffer)));
+    if (n == 0) break;
+    total += static_cast<int64_t>(n);
+  }
+  absl::MutexLock lock(&mu_);
+  loaded_bytes_ += total;
+  if (next_load_.id.empty()) {
+    return absl::InvalidArgumentError(
+        "fake: no image expected from this load (ExpectLoadForTest)");
+  }
+  std::vector<std::string> loaded;
+  ImageDetails& image = images_[next_load_.id];
+  image.id = next_load_.id;
+  image.size_bytes = total;
+  for (const std::string& ref : next_load_.refs) {
+    const std::string normalized = NormalizeRef(ref);
+    if (std::find(image.repo_tags.begin(), image.repo_tags.end(), normalized) ==
+        image.repo_tags.end()) {
+      image.repo_tags.push_back(normalized);
+    }
+    image_refs_[normalized] = image.id;
+    loaded.push_back(normalized);
+  }
+  if (loaded.empty()) loaded.push_back(image.id);
+  next_load_ = {};
+  return loaded;
+}
+
+absl::Status FakeDockerApi::RemoveImage(absl::string_view ref, bool force) {
+  absl::MutexLock lock(&mu_);
+  NOVADOCK_RETURN_IF_ERROR(BeginCallLocked("RemoveImage", ref));
+  const std::string id = ResolveImageLocked(ref);
+  if (id.empty()) {
+    return absl::NotFoundError(absl::StrCat("No such image: ", ref));
+  }
+  ImageDetails& image = images_[id];
+  const std::string normalized = NormalizeRef(ref);
+  auto tag =
+      std::find(image.repo_tags.begin(), image.repo_tags.end(), normalized);
+  // As dockerd: removing one of several tags only untags, even in use.
+  if (tag != image.repo_tags.end() && image.repo_tags.size() > 1) {
+    image.repo_tags.erase(tag);
+    image_refs_.erase(normalized);
+    return absl::OkStatus();
+  }
+  if (!force) {
+    for (const auto& [cid, c] : containers_) {
+      if (c.details.image_id == id) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "conflict: unable to delete ", ref,
+            " (must be forced) - image is being used by container ",
+            cid.substr(0, 12)));
+      }
+    }
+  }
+  for (const std::string& t : image.repo_tags) image_refs_.erase(t);
+  images_.erase(id);
+  return absl::OkStatus();
 }
 
 absl::Status FakeDockerApi::TagImage(absl::string_view ref,

@@ -50,6 +50,10 @@ class FakeDockerApi final : public DockerApi {
   // is given) with `id` ("sha256:..."). Adding a second ref to an id tags it.
   void AddImage(absl::string_view ref, absl::string_view id,
                 int64_t size_bytes = 1 << 20);
+  // The next LoadImage adds image `id` tagged `refs` (may be empty).
+  void ExpectLoadForTest(std::vector<std::string> refs, std::string id);
+  // Bytes read by every LoadImage so far.
+  int64_t LoadedBytesForTest() const;
   // The next call of `op` (a DockerApi method name, e.g. "StartContainer")
   // fails with `status` and changes nothing. Injections queue: N calls inject
   // into the next N calls. REQUIRES: `op` names a DockerApi method.
@@ -97,6 +101,13 @@ class FakeDockerApi final : public DockerApi {
   [[nodiscard]] absl::Status TagImage(absl::string_view ref,
                                       absl::string_view repo,
                                       absl::string_view tag) override;
+  [[nodiscard]] absl::StatusOr<std::vector<ImageDetails>> ListImages() override;
+  // Reads the whole source; then adds the image named by ExpectLoadForTest
+  // (INVALID_ARGUMENT if none was expected: the fake cannot read archives).
+  [[nodiscard]] absl::StatusOr<std::vector<std::string>> LoadImage(
+      const UploadSource& source) override;
+  [[nodiscard]] absl::Status RemoveImage(absl::string_view ref,
+                                         bool force) override;
   [[nodiscard]] absl::StatusOr<std::string> CreateContainer(
       const ContainerSpec& spec) override;
   [[nodiscard]] absl::Status StartContainer(absl::string_view id) override;
@@ -173,6 +184,12 @@ class FakeDockerApi final : public DockerApi {
   // Guards all state below. Never held while a callback runs.
   mutable absl::Mutex mu_;
   std::map<std::string, ImageDetails> images_ ABSL_GUARDED_BY(mu_);  // By id.
+  struct ExpectedLoad {
+    std::vector<std::string> refs;
+    std::string id;
+  };
+  ExpectedLoad next_load_ ABSL_GUARDED_BY(mu_);
+  int64_t loaded_bytes_ ABSL_GUARDED_BY(mu_) = 0;
   std::map<std::string, std::string> image_refs_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, Container> containers_ ABSL_GUARDED_BY(mu_);  // By id.
   std::vector<DockerEvent> events_ ABSL_GUARDED_BY(mu_);

@@ -68,6 +68,13 @@ class CurlBackend {
   void Started(const std::string& /*id*/) {}
   void OutputAndExit(const std::string& /*id*/, const std::string& /*out*/,
                      const std::string& /*err*/, int /*exit_code*/) {}
+  // A docker-save archive of `ref` (GET /images/{ref}/get, not our client).
+  absl::StatusOr<std::string> SaveImage(const std::string& ref,
+                                        const std::string& /*id*/) {
+    return testing::RawDockerRequest(
+        testing::SharedDockerd()->host(), "GET",
+        absl::StrCat(testing::kTestApiPrefix, "/images/", ref, "/get"));
+  }
 
  private:
   std::string image_;
@@ -107,6 +114,12 @@ class FakeBackend {
     EXPECT_TRUE(fake_->AppendLogForTest(id, Stream::kStdout, out).ok());
     EXPECT_TRUE(fake_->AppendLogForTest(id, Stream::kStderr, err).ok());
     EXPECT_TRUE(fake_->ExitForTest(id, exit_code).ok());
+  }
+  // The fake cannot read archives: any bytes, and the load it must do.
+  absl::StatusOr<std::string> SaveImage(const std::string& ref,
+                                        const std::string& id) {
+    fake_->ExpectLoadForTest({ref}, id);
+    return std::string(300 << 10, 'a');
   }
 
  private:
@@ -254,6 +267,84 @@ TYPED_TEST(DockerApiContractTest, InspectAndTagImage) {
       this->api().InspectImage("novadock-ct/tagged:v1");
   ASSERT_TRUE(tagged.ok()) << tagged.status();
   EXPECT_EQ(tagged->id, image->id);
+}
+
+// Streams `data` in 7000-byte pieces (odd, to cross buffer sizes).
+UploadSource SourceOf(const std::string& data, size_t* offset) {
+  return [&data, offset](char* buffer,
+                         size_t capacity) -> absl::StatusOr<size_t> {
+    const size_t n = std::min({capacity, data.size() - *offset, size_t{7000}});
+    std::copy_n(data.data() + *offset, n, buffer);
+    *offset += n;
+    return n;
+  };
+}
+
+TYPED_TEST(DockerApiContractTest, ListLoadAndRemoveImages) {
+  DockerApi& api = this->api();
+  absl::StatusOr<ImageDetails> base = api.InspectImage(this->backend_.image());
+  ASSERT_TRUE(base.ok()) << base.status();
+  absl::StatusOr<std::vector<ImageDetails>> images = api.ListImages();
+  ASSERT_TRUE(images.ok()) << images.status();
+  EXPECT_TRUE(std::any_of(images->begin(), images->end(),
+                          [&](const auto& i) { return i.id == base->id; }));
+
+  const std::string alias = "novadock-contract:load";
+  ASSERT_TRUE(
+      api.TagImage(this->backend_.image(), "novadock-contract", "load").ok());
+  absl::StatusOr<std::string> archive =
+      this->backend_.SaveImage(alias, base->id);
+  ASSERT_TRUE(archive.ok()) << archive.status();
+  // One of several tags: removing it only untags.
+  ASSERT_TRUE(api.RemoveImage(alias, /*force=*/false).ok());
+  EXPECT_THAT(api.InspectImage(alias).status(),
+              HasCode(absl::StatusCode::kNotFound));
+  EXPECT_THAT(api.RemoveImage(alias, false),
+              HasCode(absl::StatusCode::kNotFound));
+
+  size_t offset = 0;
+  absl::StatusOr<std::vector<std::string>> loaded =
+      api.LoadImage(SourceOf(*archive, &offset));
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  EXPECT_THAT(*loaded, ElementsAre(alias));
+  EXPECT_EQ(offset, archive->size());
+  absl::StatusOr<ImageDetails> again = api.InspectImage(alias);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->id, base->id);
+  ASSERT_TRUE(api.RemoveImage(alias, false).ok());
+}
+
+TYPED_TEST(DockerApiContractTest, RemovingAnImageInUseIsRefused) {
+  absl::StatusOr<ImageDetails> base =
+      this->api().InspectImage(this->backend_.image());
+  ASSERT_TRUE(base.ok()) << base.status();
+  const std::string id = this->MustCreate(this->Spec("user"));
+  ASSERT_FALSE(id.empty());
+  // By id, the image itself, not one of its tags.
+  absl::Status s = this->api().RemoveImage(base->id, /*force=*/false);
+  EXPECT_THAT(s, HasCode(absl::StatusCode::kFailedPrecondition));
+  EXPECT_THAT(std::string(s.message()), HasSubstr("must be forced"));
+}
+
+TYPED_TEST(DockerApiContractTest, LoadOfGarbageIsInvalidArgument) {
+  const std::string garbage(5000, 'x');
+  size_t offset = 0;
+  absl::StatusOr<std::vector<std::string>> loaded =
+      this->api().LoadImage(SourceOf(garbage, &offset));
+  EXPECT_THAT(loaded.status(), HasCode(absl::StatusCode::kInvalidArgument));
+}
+
+TYPED_TEST(DockerApiContractTest, LoadSourceErrorAbortsAndIsReturned) {
+  int calls = 0;
+  absl::StatusOr<std::vector<std::string>> loaded = this->api().LoadImage(
+      [&](char* buffer, size_t capacity) -> absl::StatusOr<size_t> {
+        if (++calls > 3) return absl::DataLossError("archive changed on disk");
+        std::fill_n(buffer, std::min<size_t>(capacity, 512), '\0');
+        return std::min<size_t>(capacity, 512);
+      });
+  EXPECT_THAT(loaded.status(), HasCode(absl::StatusCode::kDataLoss));
+  EXPECT_THAT(std::string(loaded.status().message()),
+              HasSubstr("archive changed on disk"));
 }
 
 TYPED_TEST(DockerApiContractTest, CreateNameClashIsAlreadyExists) {

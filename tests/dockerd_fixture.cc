@@ -361,6 +361,7 @@ absl::Status DockerdFixture::Spawn() {
                              "--containerd-plugins-namespace",
                              containerd_ns_ + "-plugins"});
   }
+  args.insert(args.end(), extra_args_.begin(), extra_args_.end());
   std::vector<std::string> env = ChildEnvironment();
   std::vector<char*> argv = CStringArray(args);
   std::vector<char*> envp = CStringArray(env);

@@ -6,6 +6,7 @@
 //           --iptables=false --ip-masq=false
 //           [--containerd-namespace nd-XXXXXX
 //            --containerd-plugins-namespace nd-XXXXXX-plugins]
+//           [extra_args...]
 //
 // The containerd namespaces are added only when /run/containerd/containerd.sock
 // exists (dockerd 20.10 then uses the system containerd). dockerd is started by
@@ -21,6 +22,8 @@
 #include <sys/types.h>
 
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -35,6 +38,11 @@ inline constexpr absl::string_view kTestApiPrefix = "/v1.41";
 class DockerdFixture {
  public:
   DockerdFixture() = default;
+  // `extra_args` are appended to dockerd's argv on every start, e.g. a second
+  // -H tcp://127.0.0.1:PORT with --tlsverify and its files. The unix socket
+  // stays, and the fixture still waits for /_ping on it.
+  explicit DockerdFixture(std::vector<std::string> extra_args)
+      : extra_args_(std::move(extra_args)) {}
   // Stop()s; errors are printed to stderr.
   ~DockerdFixture();
   DockerdFixture(const DockerdFixture&) = delete;
@@ -79,7 +87,8 @@ class DockerdFixture {
   [[nodiscard]] absl::Status UnmountAll();
   std::string LogTail() const;
 
-  std::string dir_;            // D; empty until created.
+  const std::vector<std::string> extra_args_;  // Appended to dockerd's argv.
+  std::string dir_;                            // D; empty until created.
   std::string containerd_ns_;  // "nd-XXXXXX"; empty: dockerd's own.
   pid_t pid_ = 0;              // dockerd, our child; 0: not running.
 };

@@ -8,7 +8,8 @@ descriptor_pool + message_factory, and calls Health/Check and Agent/GetNode
 with them. Then it stops dockerd and expects Health to turn NOT_SERVING.
 
 Starts its own private dockerd and agent. Run with Debian's python:
-  /usr/bin/python3 tests/reflection_test.py --agent-binary BUILD/agent/novadock-agent
+  /usr/bin/python3 tests/reflection_test.py \
+      --agent-binary BUILD/agent/novadock-agent
 The last line printed is 'N passed, N failed'; the exit code is non-zero on
 any failure.
 """
@@ -277,7 +278,8 @@ def main():
     failing_cases = {id(t) for t, _ in result.failures + result.errors
                      if isinstance(t, unittest.TestCase)}
     passed = result.testsRun - len(failing_cases) - len(result.skipped)
-    print("%d passed, %d failed" % (passed, failed))
+    sys.stderr.flush()
+    print("%d passed, %d failed" % (passed, failed), flush=True)
     return 0 if failed == 0 and result.testsRun > 0 else 1
 
 

@@ -18,6 +18,7 @@ and never pulls an image.
 
 import hashlib
 import http.client
+import importlib
 import io
 import json
 import os
@@ -121,10 +122,14 @@ def stubs(build_dir=None):
                          build_dir)
     # The generated health modules live in package grpc.health.v1, inside
     # the installed grpc package: graft the generated directories onto it.
-    import grpc
+    importlib.import_module("grpc")  # The parent package must be loaded.
     _alias_package("grpc.health", os.path.join(out, "grpc", "health"))
     _alias_package("grpc.health.v1", os.path.join(out, "grpc", "health", "v1"))
-    import importlib
+    # A regular `novadock` package imported earlier (e.g. the Nova shim)
+    # would hide novadock.v1: extend its path too.
+    novadock = sys.modules.get("novadock")
+    if novadock is not None and hasattr(novadock, "__path__"):
+        _alias_package("novadock", os.path.join(out, "novadock"))
     ns = types.SimpleNamespace()
     ns.types_pb2 = importlib.import_module("novadock.v1.types_pb2")
     ns.agent_pb2 = importlib.import_module("novadock.v1.agent_pb2")
@@ -133,7 +138,6 @@ def stubs(build_dir=None):
     ns.health_pb2_grpc = importlib.import_module(
         "grpc.health.v1.health_pb2_grpc")
     ns.out_dir = out
-    del grpc
     return ns
 
 
@@ -237,7 +241,8 @@ def _wait_pid_gone(pid, timeout):
 def _unescape_mountinfo(path):
     out, i = [], 0
     while i < len(path):
-        if path[i] == "\\" and i + 3 < len(path) and path[i + 1:i + 4].isdigit():
+        octal = path[i + 1:i + 4]
+        if path[i] == "\\" and len(octal) == 3 and octal.isdigit():
             out.append(chr(int(path[i + 1:i + 4], 8)))
             i += 4
         else:
