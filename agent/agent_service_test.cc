@@ -219,6 +219,30 @@ TEST_F(AgentServiceTest, SlotsRunOutWithResourceExhausted) {
   EXPECT_THAT(s.error_message(), HasSubstr(kNode));
 }
 
+TEST_F(AgentServiceTest, ParallelCreatesNeverExceedTheSlots) {
+  StartServer(/*max_instances=*/3);
+  absl::Mutex mu;
+  int ok = 0, exhausted = 0;
+  std::vector<std::thread> callers;
+  for (int i = 0; i < 8; ++i) {
+    callers.emplace_back([&, i] {
+      Instance inst;
+      grpc::Status s = Create(
+          Request(absl::StrCat("00000000-0000-4000-8000-00000000000", i)),
+          &inst);
+      absl::MutexLock lock(&mu);
+      if (s.ok()) ++ok;
+      if (s.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED) ++exhausted;
+    });
+  }
+  for (auto& t : callers) t.join();
+  EXPECT_EQ(ok, 3);
+  EXPECT_EQ(exhausted, 5);
+  auto list = docker_.ListContainers({});
+  ASSERT_TRUE(list.ok());
+  EXPECT_EQ(list->size(), 3u);
+}
+
 TEST_F(AgentServiceTest, DockerDownIsUnavailable) {
   docker_.SetDownForTest(true);
   Instance inst;

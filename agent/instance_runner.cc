@@ -102,6 +102,45 @@ class InstanceRunner::InFlight {
   std::pair<InstanceRunner*, const std::string*> key_{&runner_, &uuid_};
 };
 
+// Holds one of the node's instance slots for a create in progress, so that
+// parallel creates of different uuids cannot exceed max_instances between
+// listing the containers and creating theirs.
+class InstanceRunner::SlotReservation {
+ public:
+  SlotReservation(InstanceRunner& runner, const std::string& uuid)
+      : runner_(runner), uuid_(uuid) {}
+  ~SlotReservation() {
+    if (!reserved_) return;
+    absl::MutexLock lock(&runner_.mu_);
+    runner_.creating_.erase(uuid_);
+  }
+  SlotReservation(const SlotReservation&) = delete;
+  SlotReservation& operator=(const SlotReservation&) = delete;
+
+  // RESOURCE_EXHAUSTED when `present` plus the creates in progress fill
+  // every slot.
+  absl::Status Reserve(const std::vector<ContainerSummary>& present) {
+    absl::MutexLock lock(&runner_.mu_);
+    absl::flat_hash_set<std::string> used = runner_.creating_;
+    for (const ContainerSummary& c : present) {
+      used.insert(LabelText(c.labels, kLabelInstanceUuid));
+    }
+    if (static_cast<int64_t>(used.size()) >= runner_.options_.max_instances) {
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "node ", runner_.options_.node_name, " has all ",
+          runner_.options_.max_instances, " instance slots in use"));
+    }
+    runner_.creating_.insert(uuid_);
+    reserved_ = true;
+    return absl::OkStatus();
+  }
+
+ private:
+  InstanceRunner& runner_;
+  const std::string uuid_;
+  bool reserved_ = false;
+};
+
 InstanceRunner::InstanceRunner(DockerApi& docker, ImageResolver& images,
                                Clock& clock, RunnerOptions options)
     : docker_(docker),
@@ -211,11 +250,8 @@ absl::StatusOr<InstanceView> InstanceRunner::Create(const InstanceSpec& spec) {
 
   NOVADOCK_ASSIGN_OR_RETURN(std::vector<ContainerSummary> present,
                             docker_.ListContainers(NodeFilter()));
-  if (static_cast<int64_t>(present.size()) >= options_.max_instances) {
-    return absl::ResourceExhaustedError(
-        absl::StrCat("node ", options_.node_name, " has all ",
-                     options_.max_instances, " instance slots in use"));
-  }
+  SlotReservation slot(*this, spec.uuid);
+  NOVADOCK_RETURN_IF_ERROR(slot.Reserve(present));
   NOVADOCK_ASSIGN_OR_RETURN(std::string image_id, images_.Resolve(spec.image));
   NOVADOCK_ASSIGN_OR_RETURN(ContainerSpec cs, BuildSpec(spec, image_id));
   auto id = docker_.CreateContainer(cs);

@@ -131,6 +131,7 @@ class InstanceRunner {
  private:
   // Marks `uuid` in flight for its lifetime; waits while another call holds it.
   class InFlight;
+  class SlotReservation;
 
   // Inspects nova-<uuid>; NOT_FOUND if missing or not labelled for this node.
   absl::StatusOr<ContainerDetails> FindLocked(const std::string& uuid);
@@ -149,8 +150,11 @@ class InstanceRunner {
   Clock& clock_;
   const RunnerOptions options_;
 
-  absl::Mutex mu_;  // Guards the in-flight set and the cached host CPU count.
+  // Guards the in-flight and creating sets and the cached host CPU count.
+  absl::Mutex mu_;
   absl::flat_hash_set<std::string> in_flight_ ABSL_GUARDED_BY(mu_);
+  // Uuids whose create holds a slot but whose container may not exist yet.
+  absl::flat_hash_set<std::string> creating_ ABSL_GUARDED_BY(mu_);
   int32_t host_cpus_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
