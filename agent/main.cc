@@ -3,6 +3,7 @@
 #include <curl/curl.h>
 #include <signal.h>
 
+#include <cstdio>
 #include <fstream>
 #include <string>
 
@@ -93,7 +94,13 @@ int main(int argc, char** argv) {
   if (!server.ok()) return Fail(server.status());
   const std::string port_file = absl::GetFlag(FLAGS_port_file);
   if (!port_file.empty()) {
-    std::ofstream(port_file) << (*server)->port() << "\n";
+    // Written whole, then renamed: a reader never sees a partial file.
+    const std::string tmp = port_file + ".tmp";
+    std::ofstream(tmp) << (*server)->port() << "\n";
+    if (std::rename(tmp.c_str(), port_file.c_str()) != 0) {
+      return Fail(
+          absl::InternalError("--port_file: cannot write " + port_file));
+    }
   }
 
   int signal_number = 0;

@@ -27,8 +27,9 @@ struct TlsFiles {
 
 // Credentials for a server listening on `address`. With TLS files: mutual
 // TLS requiring a client certificate signed by ca_file. Without:
-// INVALID_ARGUMENT unless `address` is loopback. Files that are missing,
-// unreadable or not PEM: INVALID_ARGUMENT naming the file and the reason.
+// INVALID_ARGUMENT unless `address` is loopback. A missing file: NOT_FOUND;
+// unreadable: PERMISSION_DENIED; not PEM, or a key that does not match the
+// certificate: INVALID_ARGUMENT. Each message names the file and the reason.
 absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(
     absl::string_view address, const TlsFiles& tls);
 
