@@ -23,6 +23,7 @@ InstanceSpec SpecFromProto(const novadock::v1::CreateInstanceRequest& request) {
   spec.image.os_hash_value = image.os_hash_value();
   spec.image.properties.insert(image.properties().begin(),
                                image.properties().end());
+  spec.image.auth_token = request.auth_token();
   spec.flavor.name = request.flavor().name();
   spec.flavor.memory_mb = request.flavor().memory_mb();
   spec.flavor.vcpus = request.flavor().vcpus();
@@ -93,6 +94,57 @@ void StatsToProto(const std::string& uuid, const ContainerStats& stats,
   out->set_memory_limit_bytes(stats.memory_limit_bytes);
   out->set_pids_current(stats.pids_current);
   out->set_read_unix_nanos(NanosOrZero(stats.read));
+}
+
+void ImageListingToProto(const ImageListing& listing,
+                         novadock::v1::ListImagesResponse* out) {
+  for (const ArchiveView& a : listing.archives) {
+    auto* p = out->add_archives();
+    p->set_file_name(a.archive.file_name);
+    p->set_glance_id(a.glance_id);
+    p->set_size_bytes(a.archive.stamp.size_bytes);
+    p->set_loaded(a.loaded);
+    if (!a.archive.status.ok()) {
+      p->set_error(std::string(a.archive.status.message()));
+      continue;
+    }
+    p->mutable_repo_tags()->Assign(a.archive.info.repo_tags.begin(),
+                                   a.archive.info.repo_tags.end());
+    p->set_image_id(a.archive.info.image_id);
+    p->set_sha256(a.archive.info.sha256_hex);
+  }
+  for (const DockerImageView& i : listing.images) {
+    auto* p = out->add_images();
+    p->set_image_id(i.image.id);
+    p->mutable_repo_tags()->Assign(i.image.repo_tags.begin(),
+                                   i.image.repo_tags.end());
+    p->mutable_glance_ids()->Assign(i.glance_ids.begin(), i.glance_ids.end());
+    p->set_size_bytes(i.image.size_bytes);
+    p->mutable_used_by()->Assign(i.used_by.begin(), i.used_by.end());
+  }
+}
+
+PutHeader PutHeaderFromProto(const novadock::v1::PutImageHeader& header) {
+  PutHeader h;
+  h.glance_id = header.glance_id();
+  h.file_name = header.file_name();
+  h.sha256 = header.sha256();
+  h.size_bytes = header.size_bytes();
+  h.load = !header.no_load();
+  h.replace = header.replace();
+  return h;
+}
+
+void PutResultToProto(const PutResult& result,
+                      novadock::v1::PutImageResponse* out) {
+  out->set_file_name(result.file_name);
+  if (result.loaded.has_value()) {
+    out->set_loaded(true);
+    out->set_image_id(result.loaded->image_id);
+    out->mutable_repo_tags()->Assign(result.loaded->repo_tags.begin(),
+                                     result.loaded->repo_tags.end());
+    out->set_bytes(result.loaded->bytes);
+  }
 }
 
 absl::Duration GraceFromProto(int32_t seconds, absl::Duration fallback) {

@@ -5,6 +5,7 @@
 
 #include <string>
 
+#include "agent/image_store.h"
 #include "agent/instance_runner.h"
 #include "novadock/v1/agent.pb.h"
 
@@ -17,6 +18,12 @@ void NodeToProto(const NodeView& view, const RunnerOptions& options,
                  novadock::v1::Node* out);
 void StatsToProto(const std::string& uuid, const ContainerStats& stats,
                   novadock::v1::InstanceStats* out);
+
+void ImageListingToProto(const ImageListing& listing,
+                         novadock::v1::ListImagesResponse* out);
+PutHeader PutHeaderFromProto(const novadock::v1::PutImageHeader& header);
+void PutResultToProto(const PutResult& result,
+                      novadock::v1::PutImageResponse* out);
 
 // 0 -> `fallback`; otherwise seconds.
 absl::Duration GraceFromProto(int32_t seconds, absl::Duration fallback);

@@ -4,6 +4,8 @@
 #include <grpcpp/health_check_service_interface.h>
 #include <grpcpp/server_builder.h>
 
+#include <filesystem>
+#include <system_error>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -16,15 +18,30 @@ namespace {
 
 constexpr char kAgentServiceName[] = "novadock.v1.Agent";
 
+// Archives are hashed with Glance's algorithms too when indexed, so that a
+// Glance checksum can be checked without reading the archive again.
+loader::ImageIndexOptions IndexOptions(const std::string& dir) {
+  loader::ImageIndexOptions options;
+  options.dir = dir;
+  options.inspect.extra_digests = {loader::HashAlgorithm::kMd5,
+                                   loader::HashAlgorithm::kSha512};
+  return options;
+}
+
 }  // namespace
 
 AgentServer::AgentServer(DockerApi& docker, Clock& clock,
                          AgentServerOptions options)
     : options_(std::move(options)),
-      images_(docker, options_.runner.node_name, options_.runner.image_dir),
+      index_(IndexOptions(options_.runner.image_dir)),
+      loader_(docker, index_, clock,
+              loader::LoaderOptions{options_.runner.image_dir,
+                                    options_.glance_fetch}),
+      images_(docker, index_, loader_,
+              ImageStoreOptions{options_.runner.image_dir}),
       runner_(docker, images_, clock, options_.runner),
       events_(docker, clock, EventStreamOptions{options_.runner.node_name}),
-      service_(runner_, events_) {}
+      service_(runner_, events_, images_) {}
 
 AgentServer::~AgentServer() {
   health_.reset();
@@ -41,6 +58,13 @@ absl::StatusOr<std::unique_ptr<AgentServer>> AgentServer::Start(
   }
   NOVADOCK_ASSIGN_OR_RETURN(auto credentials,
                             MakeServerCredentials(options.listen, options.tls));
+  std::error_code error;
+  std::filesystem::create_directories(options.runner.image_dir, error);
+  if (error) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("image_dir ", options.runner.image_dir,
+                     ": cannot create: ", error.message()));
+  }
   // Links grpc.health.v1 descriptors into the pool so that reflection
   // clients can describe and call Health (see PITFALLS.md).
   (void)grpc::health::v1::HealthCheckRequest::descriptor();

@@ -18,8 +18,10 @@
 #include "agent/docker_api.h"
 #include "agent/docker_health_monitor.h"
 #include "agent/event_stream.h"
-#include "agent/image_resolver.h"
+#include "agent/image_store.h"
 #include "agent/instance_runner.h"
+#include "glance-loader/image_index.h"
+#include "glance-loader/image_loader.h"
 #include "proto/common/clock.h"
 #include "proto/common/server_security.h"
 
@@ -30,6 +32,9 @@ struct AgentServerOptions {
   TlsFiles tls;                            // Empty: plain text, loopback only.
   RunnerOptions runner;                    // runner.node_name is required.
   absl::Duration health_interval = absl::Seconds(5);  // dockerd ping period.
+  // Downloads a Glance image into runner.image_dir (GlanceFetcher); empty:
+  // images come only from Docker and the image directory.
+  loader::FetchFn glance_fetch;
   int max_receive_bytes = 4 << 20;  // Larger requests: RESOURCE_EXHAUSTED.
 };
 
@@ -52,7 +57,9 @@ class AgentServer {
   AgentServer(DockerApi& docker, Clock& clock, AgentServerOptions options);
 
   const AgentServerOptions options_;
-  DockerImageResolver images_;
+  loader::ImageIndex index_;
+  loader::ImageLoader loader_;
+  ImageStore images_;
   InstanceRunner runner_;
   EventStream events_;
   AgentService service_;

@@ -19,8 +19,23 @@ grpc::Status Finish(const char* rpc, const absl::Status& s) {
 
 }  // namespace
 
-AgentService::AgentService(InstanceRunner& runner, EventStream& events)
-    : runner_(runner), events_(events) {}
+AgentService::AgentService(InstanceRunner& runner, EventStream& events,
+                           ImageStore& images)
+    : runner_(runner), events_(events), images_(images) {}
+
+InstanceImages AgentService::InstanceImageIds() {
+  return
+      [this]()
+          -> absl::StatusOr<std::vector<std::pair<std::string, std::string>>> {
+        absl::StatusOr<std::vector<InstanceView>> list = runner_.List();
+        if (!list.ok()) return list.status();
+        std::vector<std::pair<std::string, std::string>> out;
+        for (const InstanceView& v : *list) {
+          out.emplace_back(v.uuid, v.container.image_id);
+        }
+        return out;
+      };
+}
 
 template <typename Op>
 grpc::Status AgentService::InstanceCall(const char* rpc,
@@ -164,6 +179,67 @@ grpc::Status AgentService::GetInstanceStats(
   absl::StatusOr<ContainerStats> stats = runner_.Stats(request->uuid());
   if (stats.ok()) StatsToProto(request->uuid(), *stats, response);
   return Finish("GetInstanceStats", stats.status());
+}
+
+grpc::Status AgentService::ListImages(
+    grpc::ServerContext*, const novadock::v1::ListImagesRequest*,
+    novadock::v1::ListImagesResponse* response) {
+  absl::StatusOr<ImageListing> listing = images_.List(InstanceImageIds());
+  if (listing.ok()) ImageListingToProto(*listing, response);
+  return Finish("ListImages", listing.status());
+}
+
+grpc::Status AgentService::LoadImage(
+    grpc::ServerContext*, const novadock::v1::LoadImageRequest* request,
+    novadock::v1::LoadImageResponse* response) {
+  absl::StatusOr<loader::LoadedImage> loaded = images_.Load(
+      request->file_name(), request->glance_id(), request->auth_token());
+  if (loaded.ok()) {
+    response->set_image_id(loaded->image_id);
+    response->mutable_repo_tags()->Assign(loaded->repo_tags.begin(),
+                                          loaded->repo_tags.end());
+    response->set_bytes(loaded->bytes);
+  }
+  return Finish("LoadImage", loaded.status());
+}
+
+grpc::Status AgentService::PutImage(
+    grpc::ServerContext* context,
+    grpc::ServerReader<novadock::v1::PutImageChunk>* reader,
+    novadock::v1::PutImageResponse* response) {
+  novadock::v1::PutImageChunk chunk;
+  if (!reader->Read(&chunk) || !chunk.has_header()) {
+    return Finish("PutImage", absl::InvalidArgumentError(
+                                  "header: the first message must carry it"));
+  }
+  const PutHeader header = PutHeaderFromProto(chunk.header());
+  absl::StatusOr<PutResult> put =
+      images_.Put(header, [&]() -> absl::StatusOr<std::optional<std::string>> {
+        if (context->IsCancelled()) {
+          return absl::CancelledError("PutImage cancelled by the client");
+        }
+        if (!reader->Read(&chunk)) return std::nullopt;
+        if (chunk.has_header()) {
+          return absl::InvalidArgumentError(
+              "header: only the first message may carry it");
+        }
+        return std::move(*chunk.mutable_data());
+      });
+  if (put.ok()) PutResultToProto(*put, response);
+  return Finish("PutImage", put.status());
+}
+
+grpc::Status AgentService::RemoveImage(
+    grpc::ServerContext*, const novadock::v1::RemoveImageRequest* request,
+    novadock::v1::RemoveImageResponse* response) {
+  absl::StatusOr<std::pair<bool, bool>> removed =
+      images_.Remove(request->glance_id(), request->ref(),
+                     request->remove_archive(), InstanceImageIds());
+  if (removed.ok()) {
+    response->set_removed_image(removed->first);
+    response->set_removed_archive(removed->second);
+  }
+  return Finish("RemoveImage", removed.status());
 }
 
 grpc::Status AgentService::WatchEvents(

@@ -1,11 +1,13 @@
 // AgentService: the gRPC face of novadock.v1.Agent. Each RPC validates its
 // request (INVALID_ARGUMENT naming the field), converts it, calls one
-// InstanceRunner or EventStream method and converts the answer back. It
-// holds no state. Thread-safe; `runner` and `events` must outlive it.
+// InstanceRunner, ImageStore or EventStream method and converts the answer
+// back. It holds no state. Thread-safe; `runner`, `events` and `images` must
+// outlive it.
 #ifndef NOVADOCK_AGENT_AGENT_SERVICE_H_
 #define NOVADOCK_AGENT_AGENT_SERVICE_H_
 
 #include "agent/event_stream.h"
+#include "agent/image_store.h"
 #include "agent/instance_runner.h"
 #include "novadock/v1/agent.grpc.pb.h"
 
@@ -13,7 +15,7 @@ namespace novadock::agent {
 
 class AgentService final : public novadock::v1::Agent::Service {
  public:
-  AgentService(InstanceRunner& runner, EventStream& events);
+  AgentService(InstanceRunner& runner, EventStream& events, ImageStore& images);
 
   grpc::Status GetNode(grpc::ServerContext* context,
                        const novadock::v1::GetNodeRequest* request,
@@ -55,6 +57,19 @@ class AgentService final : public novadock::v1::Agent::Service {
   grpc::Status GetInstanceStats(grpc::ServerContext* context,
                                 const novadock::v1::InstanceRequest* request,
                                 novadock::v1::InstanceStats* response) override;
+  grpc::Status ListImages(grpc::ServerContext* context,
+                          const novadock::v1::ListImagesRequest* request,
+                          novadock::v1::ListImagesResponse* response) override;
+  grpc::Status LoadImage(grpc::ServerContext* context,
+                         const novadock::v1::LoadImageRequest* request,
+                         novadock::v1::LoadImageResponse* response) override;
+  grpc::Status PutImage(grpc::ServerContext* context,
+                        grpc::ServerReader<novadock::v1::PutImageChunk>* reader,
+                        novadock::v1::PutImageResponse* response) override;
+  grpc::Status RemoveImage(
+      grpc::ServerContext* context,
+      const novadock::v1::RemoveImageRequest* request,
+      novadock::v1::RemoveImageResponse* response) override;
   grpc::Status WatchEvents(
       grpc::ServerContext* context,
       const novadock::v1::WatchEventsRequest* request,
@@ -73,8 +88,12 @@ class AgentService final : public novadock::v1::Agent::Service {
                             const novadock::v1::StopInstanceRequest& request,
                             GracefulOp op, novadock::v1::Instance* response);
 
+  // Uuid -> image id of this node's instances, for the image RPCs.
+  InstanceImages InstanceImageIds();
+
   InstanceRunner& runner_;
   EventStream& events_;
+  ImageStore& images_;
 };
 
 }  // namespace novadock::agent

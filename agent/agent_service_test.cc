@@ -2,7 +2,11 @@
 // loopback, over the stateful FakeDockerApi: success and error paths.
 #include <grpcpp/create_channel.h>
 #include <grpcpp/security/credentials.h>
+#include <unistd.h>
 
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
 #include <memory>
 #include <string>
 #include <thread>
@@ -13,6 +17,8 @@
 #include "agent/agent_server.h"
 #include "agent/container_labels.h"
 #include "agent/fake_docker_api.h"
+#include "glance-loader/hashing.h"
+#include "glance-loader/testdata_builder.h"
 #include "gmock/gmock.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "gtest/gtest.h"
@@ -43,7 +49,29 @@ class AgentServiceTest : public ::testing::Test {
     info.docker_root_dir = "/";
     docker_.SetInfoForTest(info);
     docker_.AddImage("busybox:latest", kImageId);
+    image_dir_ = absl::StrCat(::testing::TempDir(), "/nd-images-", getpid(),
+                              "-", ++dir_counter_);
     StartServer(/*max_instances=*/100);
+  }
+
+  void TearDown() override {
+    server_.reset();
+    std::error_code ignored;
+    std::filesystem::remove_all(image_dir_, ignored);
+  }
+
+  void WriteFile(const std::string& name, const std::string& bytes) {
+    std::ofstream(absl::StrCat(image_dir_, "/", name), std::ios::binary)
+        << bytes;
+  }
+
+  std::vector<std::string> DirEntries() {
+    std::vector<std::string> names;
+    for (const auto& e : std::filesystem::directory_iterator(image_dir_)) {
+      names.push_back(e.path().filename().string());
+    }
+    std::sort(names.begin(), names.end());
+    return names;
   }
 
   void StartServer(int max_instances) {
@@ -53,6 +81,7 @@ class AgentServiceTest : public ::testing::Test {
     options.runner.node_name = kNode;
     options.runner.max_instances = max_instances;
     options.runner.default_grace = absl::Seconds(1);
+    options.runner.image_dir = image_dir_;
     auto server = AgentServer::Start(docker_, clock_, options);
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = *std::move(server);
@@ -101,6 +130,8 @@ class AgentServiceTest : public ::testing::Test {
     return n;
   }
 
+  static inline int dir_counter_ = 0;
+  std::string image_dir_;
   FakeClock clock_;
   FakeDockerApi docker_{clock_};
   std::unique_ptr<AgentServer> server_;
@@ -487,6 +518,213 @@ TEST_F(AgentServiceTest, WatchEventsDeliversLifecycleAndSurvivesDockerDown) {
   EXPECT_THAT(rest, ::testing::Contains(novadock::v1::EVENT_TYPE_DIED));
   EXPECT_EQ(rest.back(), novadock::v1::EVENT_TYPE_DELETED);
   ctx.TryCancel();
+}
+
+// ---- Images ---------------------------------------------------------------
+
+// A valid docker-save archive (legacy layout) and its image id.
+struct TestArchive {
+  std::string bytes;
+  std::string image_id;
+};
+
+TestArchive MakeArchive() {
+  auto image = loader::testing::LegacyImage();
+  EXPECT_TRUE(image.ok()) << image.status();
+  auto tar = loader::testing::BuildTar(image->entries);
+  EXPECT_TRUE(tar.ok()) << tar.status();
+  return {*tar, "sha256:" + image->config_hex};
+}
+
+std::string Md5(const std::string& bytes) {
+  return *loader::HexDigest(loader::HashAlgorithm::kMd5, bytes);
+}
+
+TEST_F(AgentServiceTest, CreateLoadsAnImagePresentOnlyAsAnArchive) {
+  const TestArchive archive = MakeArchive();
+  WriteFile(absl::StrCat(kGlanceId, ".tar"), archive.bytes);
+  docker_.ExpectLoadForTest({"novadock-test:tiny"}, archive.image_id);
+  CreateInstanceRequest r = Request();
+  r.mutable_image()->set_glance_id(kGlanceId);
+  r.mutable_image()->set_name("Glance name, not a Docker one");
+  r.mutable_image()->set_checksum(Md5(archive.bytes));
+  Instance inst;
+  grpc::Status s = Create(r, &inst);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(inst.image_id(), archive.image_id);
+  EXPECT_EQ(docker_.LoadedBytesForTest(),
+            static_cast<int64_t>(archive.bytes.size()));
+  auto tagged =
+      docker_.InspectImage(absl::StrCat(kGlanceImageRepo, ":", kGlanceId));
+  ASSERT_TRUE(tagged.ok()) << tagged.status();
+  EXPECT_EQ(tagged->id, archive.image_id);
+}
+
+TEST_F(AgentServiceTest, ConcurrentCreatesOfANewImageLoadItOnce) {
+  const TestArchive archive = MakeArchive();
+  WriteFile(absl::StrCat(kGlanceId, ".tar"), archive.bytes);
+  docker_.ExpectLoadForTest({"novadock-test:tiny"}, archive.image_id);
+  std::vector<std::thread> callers;
+  absl::Mutex mu;
+  int ok = 0;
+  for (int i = 0; i < 8; ++i) {
+    callers.emplace_back([&, i] {
+      CreateInstanceRequest r =
+          Request(absl::StrCat("00000000-0000-4000-8000-00000000000", i));
+      r.mutable_image()->set_glance_id(kGlanceId);
+      Instance inst;
+      grpc::Status s = Create(r, &inst);
+      absl::MutexLock lock(&mu);
+      if (s.ok()) ++ok;
+    });
+  }
+  for (auto& t : callers) t.join();
+  EXPECT_EQ(ok, 8);
+  EXPECT_EQ(CountCalls("LoadImage"), 1);
+}
+
+TEST_F(AgentServiceTest, ChecksumMismatchIsRefusedAndNothingLoaded) {
+  const TestArchive archive = MakeArchive();
+  WriteFile(absl::StrCat(kGlanceId, ".tar"), archive.bytes);
+  CreateInstanceRequest r = Request();
+  r.mutable_image()->set_glance_id(kGlanceId);
+  r.mutable_image()->set_checksum(std::string(32, '0'));
+  Instance inst;
+  grpc::Status s = Create(r, &inst);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_THAT(s.error_message(), HasSubstr("checksum mismatch"));
+  EXPECT_THAT(s.error_message(), HasSubstr(kGlanceId));
+  EXPECT_EQ(CountCalls("LoadImage"), 0);
+  EXPECT_EQ(CountCalls("CreateContainer"), 0);
+}
+
+TEST_F(AgentServiceTest, BadArchiveOnDiskIsRefusedNamingFileAndReason) {
+  auto bad = loader::testing::BadArchives();
+  ASSERT_TRUE(bad.ok()) << bad.status();
+  ASSERT_FALSE(bad->empty());
+  const loader::testing::BadArchiveCase& c = bad->front();
+  WriteFile(absl::StrCat(kGlanceId, ".tar"), c.bytes);
+  CreateInstanceRequest r = Request();
+  r.mutable_image()->set_glance_id(kGlanceId);
+  Instance inst;
+  grpc::Status s = Create(r, &inst);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << c.name;
+  EXPECT_THAT(s.error_message(), HasSubstr(absl::StrCat(kGlanceId, ".tar")));
+  EXPECT_THAT(s.error_message(), HasSubstr(c.reason));
+  EXPECT_EQ(CountCalls("LoadImage"), 0);
+}
+
+// Sends `bytes` through PutImage in 1000-byte chunks under `header`.
+grpc::Status Put(novadock::v1::Agent::Stub& stub,
+                 const novadock::v1::PutImageHeader& header,
+                 const std::string& bytes,
+                 novadock::v1::PutImageResponse* response) {
+  grpc::ClientContext ctx;
+  auto writer = stub.PutImage(&ctx, response);
+  novadock::v1::PutImageChunk chunk;
+  *chunk.mutable_header() = header;
+  writer->Write(chunk);
+  for (size_t off = 0; off < bytes.size(); off += 1000) {
+    chunk.set_data(bytes.substr(off, 1000));
+    if (!writer->Write(chunk)) break;
+  }
+  writer->WritesDone();
+  return writer->Finish();
+}
+
+TEST_F(AgentServiceTest, PutImageStoresVerifiesAndLoads) {
+  const TestArchive archive = MakeArchive();
+  novadock::v1::PutImageHeader header;
+  header.set_glance_id(kGlanceId);
+  header.set_sha256(
+      *loader::HexDigest(loader::HashAlgorithm::kSha256, archive.bytes));
+  header.set_size_bytes(static_cast<int64_t>(archive.bytes.size()));
+  docker_.ExpectLoadForTest({"novadock-test:tiny"}, archive.image_id);
+  novadock::v1::PutImageResponse resp;
+  grpc::Status s = Put(*stub_, header, archive.bytes, &resp);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_TRUE(resp.loaded());
+  EXPECT_EQ(resp.image_id(), archive.image_id);
+  EXPECT_EQ(resp.file_name(), absl::StrCat(kGlanceId, ".tar"));
+  EXPECT_THAT(DirEntries(),
+              ::testing::ElementsAre(absl::StrCat(kGlanceId, ".tar"),
+                                     absl::StrCat(kGlanceId, ".tar.sha256")));
+  // Again without replace: refused, the stored archive stays.
+  s = Put(*stub_, header, archive.bytes, &resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::ALREADY_EXISTS);
+
+  novadock::v1::ListImagesResponse list;
+  ASSERT_TRUE(Call(&novadock::v1::Agent::Stub::ListImages,
+                   novadock::v1::ListImagesRequest(), &list)
+                  .ok());
+  ASSERT_EQ(list.archives_size(), 1);
+  EXPECT_EQ(list.archives(0).glance_id(), kGlanceId);
+  EXPECT_TRUE(list.archives(0).loaded());
+  EXPECT_EQ(list.archives(0).image_id(), archive.image_id);
+}
+
+TEST_F(AgentServiceTest, CorruptedOrBadUploadsLeaveNothingBehind) {
+  const TestArchive archive = MakeArchive();
+  novadock::v1::PutImageHeader header;
+  header.set_glance_id(kGlanceId);
+  header.set_sha256(
+      *loader::HexDigest(loader::HashAlgorithm::kSha256, archive.bytes));
+  header.set_size_bytes(static_cast<int64_t>(archive.bytes.size()));
+  std::string corrupted = archive.bytes;
+  corrupted[corrupted.size() / 2] ^= 0x55;
+  novadock::v1::PutImageResponse resp;
+  grpc::Status s = Put(*stub_, header, corrupted, &resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(s.error_message(), HasSubstr("sha256"));
+
+  s = Put(*stub_, header, archive.bytes.substr(0, 100), &resp);  // Short.
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+
+  auto bad = loader::testing::BadArchives();
+  ASSERT_TRUE(bad.ok());
+  const std::string& bytes = bad->front().bytes;
+  header.set_sha256(*loader::HexDigest(loader::HashAlgorithm::kSha256, bytes));
+  header.set_size_bytes(static_cast<int64_t>(bytes.size()));
+  s = Put(*stub_, header, bytes, &resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(s.error_message(), HasSubstr(bad->front().reason));
+
+  header.clear_sha256();
+  s = Put(*stub_, header, archive.bytes, &resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(s.error_message(), HasSubstr("header.sha256"));
+
+  EXPECT_TRUE(DirEntries().empty());
+  EXPECT_EQ(CountCalls("LoadImage"), 0);
+}
+
+TEST_F(AgentServiceTest, RemoveImageRefusedWhileInUse) {
+  const TestArchive archive = MakeArchive();
+  WriteFile(absl::StrCat(kGlanceId, ".tar"), archive.bytes);
+  docker_.ExpectLoadForTest({"novadock-test:tiny"}, archive.image_id);
+  CreateInstanceRequest r = Request();
+  r.mutable_image()->set_glance_id(kGlanceId);
+  Instance inst;
+  ASSERT_TRUE(Create(r, &inst).ok());
+
+  novadock::v1::RemoveImageRequest remove;
+  remove.set_glance_id(kGlanceId);
+  remove.set_remove_archive(true);
+  novadock::v1::RemoveImageResponse resp;
+  grpc::Status s = Call(&novadock::v1::Agent::Stub::RemoveImage, remove, &resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_THAT(s.error_message(), HasSubstr(kUuid));
+
+  novadock::v1::DeleteInstanceRequest del;
+  del.set_uuid(kUuid);
+  novadock::v1::DeleteInstanceResponse dresp;
+  ASSERT_TRUE(
+      Call(&novadock::v1::Agent::Stub::DeleteInstance, del, &dresp).ok());
+  s = Call(&novadock::v1::Agent::Stub::RemoveImage, remove, &resp);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_TRUE(resp.removed_image());
+  EXPECT_TRUE(resp.removed_archive());
+  EXPECT_TRUE(DirEntries().empty());
 }
 
 }  // namespace

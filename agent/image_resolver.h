@@ -1,7 +1,6 @@
 // ImageResolver: turns Nova's image reference into a Docker image that exists
-// in this node's dockerd. DockerImageResolver looks only in Docker; the
-// glance-loader adds archives from the node's image directory behind the
-// same interface.
+// in this node's dockerd. ImageStore (image_store.h) implements it with the
+// glance-loader: Docker first, then the node's image directory, then Glance.
 #ifndef NOVADOCK_AGENT_IMAGE_RESOLVER_H_
 #define NOVADOCK_AGENT_IMAGE_RESOLVER_H_
 
@@ -21,6 +20,7 @@ struct ImageSpec {
   std::string os_hash_algo;
   std::string os_hash_value;
   std::map<std::string, std::string> properties;
+  std::string auth_token;  // Keystone token for a Glance download; not logged.
   // What the io.novadock.image label records: the Glance id, else the name.
   const std::string& LabelValue() const {
     return glance_id.empty() ? name : glance_id;
@@ -35,21 +35,6 @@ class ImageResolver {
   // UNAVAILABLE: dockerd unreachable. May block for a Docker call per step.
   [[nodiscard]] virtual absl::StatusOr<std::string> Resolve(
       const ImageSpec& image) = 0;
-};
-
-// Resolves in order: an image tagged novadock/glance:<glance_id>, then
-// `name` when it is a valid Docker reference. Thread-safe; `docker` must
-// outlive it.
-class DockerImageResolver final : public ImageResolver {
- public:
-  DockerImageResolver(DockerApi& docker, std::string node_name,
-                      std::string image_dir);
-  absl::StatusOr<std::string> Resolve(const ImageSpec& image) override;
-
- private:
-  DockerApi& docker_;
-  const std::string node_name_;
-  const std::string image_dir_;
 };
 
 }  // namespace novadock::agent

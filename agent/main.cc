@@ -5,6 +5,7 @@
 
 #include <cstdio>
 #include <fstream>
+#include <memory>
 #include <string>
 
 #include "absl/flags/flag.h"
@@ -13,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "agent/agent_server.h"
 #include "agent/curl_docker_api.h"
+#include "glance-loader/glance_fetcher.h"
 #include "proto/common/clock.h"
 #include "proto/common/log.h"
 
@@ -35,6 +37,10 @@ ABSL_FLAG(std::string, image_dir, "/var/lib/novadock/images",
 ABSL_FLAG(int, max_instances, 100, "Instance slots on this node.");
 ABSL_FLAG(int, grace_period_seconds, 10, "Default stop/delete grace period.");
 ABSL_FLAG(int64_t, pids_limit, 1024, "PidsLimit of every instance.");
+ABSL_FLAG(std::string, glance_endpoint, "",
+          "Glance v2 endpoint (http[s]://host:port) to download images that "
+          "are on neither Docker nor disk, once; empty: no download.");
+ABSL_FLAG(std::string, glance_ca, "", "CA bundle for an https Glance.");
 ABSL_FLAG(std::string, port_file, "",
           "If set, the bound port is written here once serving.");
 
@@ -90,6 +96,25 @@ int main(int argc, char** argv) {
   }
 
   novadock::RealClock clock;
+  std::unique_ptr<novadock::loader::CurlGlanceClient> glance;
+  std::unique_ptr<novadock::loader::GlanceFetcher> fetcher;
+  if (!absl::GetFlag(FLAGS_glance_endpoint).empty()) {
+    novadock::loader::CurlGlanceClient::Options glance_options;
+    glance_options.endpoint = absl::GetFlag(FLAGS_glance_endpoint);
+    glance_options.ca_file = absl::GetFlag(FLAGS_glance_ca);
+    auto client = novadock::loader::CurlGlanceClient::Create(glance_options);
+    if (!client.ok()) return Fail(client.status());
+    glance = *std::move(client);
+    novadock::loader::FetcherOptions fetcher_options;
+    fetcher_options.image_dir = options.runner.image_dir;
+    fetcher_options.clock = &clock;
+    fetcher = std::make_unique<novadock::loader::GlanceFetcher>(
+        *glance, fetcher_options);
+    options.glance_fetch = [&fetcher](const std::string& id,
+                                      const std::string& token) {
+      return fetcher->Fetch(id, token);
+    };
+  }
   auto server = AgentServer::Start(**docker, clock, options);
   if (!server.ok()) return Fail(server.status());
   const std::string port_file = absl::GetFlag(FLAGS_port_file);

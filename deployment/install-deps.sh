@@ -10,9 +10,10 @@ PACKAGES=(
   libabsl-dev libssl-dev libcurl4-openssl-dev rapidjson-dev libarchive-dev
   libgtest-dev libgmock-dev googletest
   # run and test
-  clang-format
+  clang-format clang libclang-rt-14-dev
   docker.io busybox-static openssl curl procps util-linux
   python3 python3-grpcio python3-grpc-tools python3-protobuf python3-docker
+  glance-api sqlite3
 )
 
 missing=()

@@ -11,6 +11,12 @@ bash deployment/install-deps.sh
 build="${NOVADOCK_BUILD_DIR:-build}"
 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build "$build" -j "$(nproc)"
-cd "$build"
+# Fuzzers (libFuzzer needs clang): a separate build of the fuzz targets
+# only, each run for a bounded time by the CTest label "fuzz".
+fuzz_build="${build}-fuzz"
+CC=clang CXX=clang++ cmake -S . -B "$fuzz_build" -G Ninja \
+  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DNOVADOCK_FUZZ=ON >/dev/null
+cmake --build "$fuzz_build" -j "$(nproc)" --target archive_fuzzer
 # shellcheck disable=SC2086
-ctest --output-on-failure -j 2 ${NOVADOCK_CTEST_ARGS:-}
+(cd "$build" && ctest --output-on-failure -j 2 ${NOVADOCK_CTEST_ARGS:-})
+(cd "$fuzz_build" && ctest --output-on-failure -L fuzz)

@@ -1,0 +1,319 @@
+#include "agent/image_store.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <utility>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "agent/request_validation.h"
+#include "glance-loader/hashing.h"
+#include "proto/common/log.h"
+#include "proto/common/status_macros.h"
+
+namespace novadock::agent {
+namespace {
+
+constexpr char kGlanceTagPrefix[] = "novadock/glance:";
+
+absl::Status ErrnoError(const std::string& what) {
+  return absl::InternalError(absl::StrCat(what, ": ", std::strerror(errno)));
+}
+
+// A temp file in the image directory, removed unless Keep() was called.
+class TempFile {
+ public:
+  explicit TempFile(std::string pattern) : path_(std::move(pattern)) {
+    fd_ = mkostemp(path_.data(), O_CLOEXEC);
+  }
+  ~TempFile() {
+    if (fd_ >= 0) close(fd_);
+    if (!kept_) unlink(path_.c_str());
+  }
+  TempFile(const TempFile&) = delete;
+  TempFile& operator=(const TempFile&) = delete;
+  int fd() const { return fd_; }
+  const std::string& path() const { return path_; }
+  absl::Status Write(absl::string_view data) {
+    while (!data.empty()) {
+      ssize_t n = write(fd_, data.data(), data.size());
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) return ErrnoError("write " + path_);
+      data.remove_prefix(static_cast<size_t>(n));
+    }
+    return absl::OkStatus();
+  }
+  absl::Status Close() {
+    const int fd = fd_;
+    fd_ = -1;
+    if (fsync(fd) != 0 || close(fd) != 0) return ErrnoError("sync " + path_);
+    return absl::OkStatus();
+  }
+  // Renames to `target`; the file is then no longer removed.
+  absl::Status RenameTo(const std::string& target) {
+    if (std::rename(path_.c_str(), target.c_str()) != 0) {
+      return ErrnoError("rename " + path_ + " to " + target);
+    }
+    kept_ = true;
+    return absl::OkStatus();
+  }
+
+ private:
+  std::string path_;
+  int fd_ = -1;
+  bool kept_ = false;
+};
+
+bool IsArchiveName(absl::string_view name) {
+  return absl::EndsWith(name, ".tar") || absl::EndsWith(name, ".tar.gz") ||
+         absl::EndsWith(name, ".tgz");
+}
+
+absl::Status WriteSidecar(const std::string& dir, const std::string& file_name,
+                          const std::string& sha256) {
+  TempFile tmp(absl::StrCat(dir, "/.", file_name, ".sha256.XXXXXX"));
+  if (tmp.fd() < 0) return ErrnoError("create sidecar in " + dir);
+  NOVADOCK_RETURN_IF_ERROR(
+      tmp.Write(absl::StrCat(sha256, "  ", file_name, "\n")));
+  NOVADOCK_RETURN_IF_ERROR(tmp.Close());
+  return tmp.RenameTo(absl::StrCat(dir, "/", file_name, ".sha256"));
+}
+
+}  // namespace
+
+ImageStore::ImageStore(DockerApi& docker, loader::ImageIndex& index,
+                       loader::ImageLoader& loader, ImageStoreOptions options)
+    : docker_(docker),
+      index_(index),
+      loader_(loader),
+      options_(std::move(options)) {}
+
+absl::StatusOr<std::string> ImageStore::Resolve(const ImageSpec& image) {
+  loader::ImageRequest request;
+  request.glance_id = image.glance_id;
+  request.name = image.name;
+  request.checksum = image.checksum;
+  request.os_hash_algo = image.os_hash_algo;
+  request.os_hash_value = image.os_hash_value;
+  request.auth_token = image.auth_token;
+  NOVADOCK_ASSIGN_OR_RETURN(loader::LoadedImage loaded,
+                            loader_.Resolve(request));
+  return loaded.image_id;
+}
+
+absl::Status ImageStore::CheckFileName(const std::string& field,
+                                       const std::string& name) const {
+  const bool chars_ok =
+      !name.empty() && name.size() <= 255 && name[0] != '.' &&
+      std::all_of(name.begin(), name.end(), [](char c) {
+        return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '.' ||
+               c == '_' || c == '-';
+      });
+  if (!chars_ok || !IsArchiveName(name)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(field,
+                     ": must be a file name of [A-Za-z0-9._-] ending in .tar, "
+                     ".tar.gz or .tgz, not starting with '.'"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<ImageListing> ImageStore::List(const InstanceImages& instances) {
+  NOVADOCK_RETURN_IF_ERROR(index_.Refresh());
+  NOVADOCK_ASSIGN_OR_RETURN(std::vector<ImageDetails> images,
+                            docker_.ListImages());
+  NOVADOCK_ASSIGN_OR_RETURN(auto in_use, instances());
+  ImageListing out;
+  for (ImageDetails& image : images) {
+    DockerImageView view;
+    for (const std::string& tag : image.repo_tags) {
+      absl::string_view id = tag;
+      if (absl::ConsumePrefix(&id, kGlanceTagPrefix)) {
+        view.glance_ids.emplace_back(id);
+      }
+    }
+    for (const auto& [uuid, image_id] : in_use) {
+      if (image_id == image.id) view.used_by.push_back(uuid);
+    }
+    view.image = std::move(image);
+    out.images.push_back(std::move(view));
+  }
+  for (loader::IndexedArchive& archive : index_.List()) {
+    ArchiveView view;
+    view.glance_id = loader::GlanceIdFromFileName(archive.file_name);
+    view.loaded = archive.status.ok() &&
+                  std::any_of(out.images.begin(), out.images.end(),
+                              [&](const DockerImageView& i) {
+                                return i.image.id == archive.info.image_id;
+                              });
+    view.archive = std::move(archive);
+    out.archives.push_back(std::move(view));
+  }
+  return out;
+}
+
+absl::StatusOr<loader::LoadedImage> ImageStore::Load(
+    const std::string& file_name, const std::string& glance_id,
+    const std::string& auth_token) {
+  if (file_name.empty() == glance_id.empty()) {
+    return absl::InvalidArgumentError(
+        "file_name, glance_id: give exactly one of them");
+  }
+  if (!glance_id.empty()) {
+    NOVADOCK_RETURN_IF_ERROR(ValidateUuid("glance_id", glance_id));
+    loader::ImageRequest request;
+    request.glance_id = glance_id;
+    request.auth_token = auth_token;
+    return loader_.Resolve(request);
+  }
+  NOVADOCK_RETURN_IF_ERROR(CheckFileName("file_name", file_name));
+  loader::ImageRequest request;
+  request.glance_id = loader::GlanceIdFromFileName(file_name);
+  return loader_.LoadFile(absl::StrCat(options_.image_dir, "/", file_name),
+                          request);
+}
+
+absl::StatusOr<PutResult> ImageStore::Put(const PutHeader& header,
+                                          const ChunkReader& next) {
+  if (header.glance_id.empty() == header.file_name.empty()) {
+    return absl::InvalidArgumentError(
+        "header.glance_id, header.file_name: give exactly one of them");
+  }
+  std::string target = header.file_name;
+  if (!header.glance_id.empty()) {
+    NOVADOCK_RETURN_IF_ERROR(
+        ValidateUuid("header.glance_id", header.glance_id));
+    target = header.glance_id + ".tar";
+  }
+  NOVADOCK_RETURN_IF_ERROR(CheckFileName("header.file_name", target));
+  if (!loader::IsLowerHexDigest(loader::HashAlgorithm::kSha256,
+                                header.sha256)) {
+    return absl::InvalidArgumentError(
+        "header.sha256: required, 64 lowercase hex digits");
+  }
+  if (header.size_bytes <= 0 || header.size_bytes > options_.max_put_bytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("header.size_bytes: ", header.size_bytes,
+                     " is outside 1..", options_.max_put_bytes));
+  }
+  const std::string path = absl::StrCat(options_.image_dir, "/", target);
+  struct stat st {};
+  if (!header.replace && stat(path.c_str(), &st) == 0) {
+    return absl::AlreadyExistsError(absl::StrCat(
+        "archive ", path, " exists; set header.replace to overwrite it"));
+  }
+
+  TempFile tmp(absl::StrCat(options_.image_dir, "/.", target, ".put.XXXXXX"));
+  if (tmp.fd() < 0) {
+    return ErrnoError("create a temp file in " + options_.image_dir);
+  }
+  loader::StreamingHasher hasher(loader::HashAlgorithm::kSha256);
+  int64_t received = 0;
+  while (true) {
+    NOVADOCK_ASSIGN_OR_RETURN(std::optional<std::string> chunk, next());
+    if (!chunk.has_value()) break;
+    received += static_cast<int64_t>(chunk->size());
+    if (received > header.size_bytes) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "data: more than header.size_bytes (", header.size_bytes, ")"));
+    }
+    hasher.Update(*chunk);
+    NOVADOCK_RETURN_IF_ERROR(tmp.Write(*chunk));
+  }
+  if (received != header.size_bytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("data: ", received,
+                     " bytes received, header.size_bytes "
+                     "says ",
+                     header.size_bytes));
+  }
+  NOVADOCK_ASSIGN_OR_RETURN(std::string sha256, hasher.Finish());
+  if (sha256 != header.sha256) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("data: sha256 is ", sha256, ", header.sha256 says ",
+                     header.sha256, " (corrupted upload)"));
+  }
+  NOVADOCK_RETURN_IF_ERROR(tmp.Close());
+  loader::InspectOptions inspect;
+  inspect.display_name = absl::StrCat("uploaded ", target);
+  inspect.bad_archive_code = absl::StatusCode::kInvalidArgument;
+  NOVADOCK_RETURN_IF_ERROR(loader::InspectFile(tmp.path(), inspect).status());
+  NOVADOCK_RETURN_IF_ERROR(tmp.RenameTo(path));
+  NOVADOCK_RETURN_IF_ERROR(WriteSidecar(options_.image_dir, target, sha256));
+  NOVADOCK_LOG_INFO("stored image archive ", path, " (", received, " bytes)");
+
+  PutResult result;
+  result.file_name = target;
+  if (header.load) {
+    loader::ImageRequest request;
+    request.glance_id = header.glance_id;
+    NOVADOCK_ASSIGN_OR_RETURN(result.loaded, loader_.LoadFile(path, request));
+  }
+  return result;
+}
+
+absl::StatusOr<std::pair<bool, bool>> ImageStore::Remove(
+    const std::string& glance_id, const std::string& ref, bool remove_archive,
+    const InstanceImages& instances) {
+  if (glance_id.empty() == ref.empty()) {
+    return absl::InvalidArgumentError("glance_id, ref: give exactly one");
+  }
+  std::string docker_ref;
+  std::string archive_name;
+  if (!glance_id.empty()) {
+    NOVADOCK_RETURN_IF_ERROR(ValidateUuid("glance_id", glance_id));
+    docker_ref = kGlanceTagPrefix + glance_id;
+    archive_name = glance_id + ".tar";
+  } else if (IsArchiveName(ref)) {
+    NOVADOCK_RETURN_IF_ERROR(CheckFileName("ref", ref));
+    archive_name = ref;
+  } else if (IsDockerReference(ref)) {
+    docker_ref = ref;
+  } else {
+    return absl::InvalidArgumentError(
+        "ref: neither an archive file name nor a Docker reference");
+  }
+  bool removed_image = false;
+  if (!docker_ref.empty()) {
+    auto image = docker_.InspectImage(docker_ref);
+    if (image.ok()) {
+      NOVADOCK_ASSIGN_OR_RETURN(auto in_use, instances());
+      for (const auto& [uuid, image_id] : in_use) {
+        if (image_id == image->id) {
+          return absl::FailedPreconditionError(
+              absl::StrCat("image ", docker_ref, " is used by instance ", uuid,
+                           "; delete the instance first"));
+        }
+      }
+      NOVADOCK_RETURN_IF_ERROR(docker_.RemoveImage(docker_ref, false));
+      removed_image = true;
+    } else if (!absl::IsNotFound(image.status())) {
+      return image.status();
+    }
+  }
+  bool removed_archive = false;
+  if (remove_archive && !archive_name.empty()) {
+    const std::string path =
+        absl::StrCat(options_.image_dir, "/", archive_name);
+    if (unlink(path.c_str()) == 0) {
+      removed_archive = true;
+      unlink((path + ".sha256").c_str());
+    } else if (errno != ENOENT) {
+      return ErrnoError("remove " + path);
+    }
+  }
+  NOVADOCK_LOG_INFO("removed image ", glance_id.empty() ? ref : glance_id,
+                    removed_image ? " from Docker" : "",
+                    removed_archive ? " and its archive" : "");
+  return std::make_pair(removed_image, removed_archive);
+}
+
+}  // namespace novadock::agent
