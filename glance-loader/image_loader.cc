@@ -206,7 +206,8 @@ absl::StatusOr<LoadedImage> ImageLoader::LoadFile(
     const ProgressFn& progress, absl::StatusCode bad_archive_code) {
   InspectOptions options;
   options.bad_archive_code = bad_archive_code;
-  options.extra_digests = {HashAlgorithm::kMd5};
+  // Only the digests someone will check: md5 alone costs twice sha256.
+  if (!request.checksum.empty()) options.extra_digests = {HashAlgorithm::kMd5};
   if (!request.os_hash_algo.empty()) {
     NOVADOCK_ASSIGN_OR_RETURN(HashAlgorithm algo,
                               ParseHashAlgorithm(request.os_hash_algo));
