@@ -151,4 +151,22 @@ absl::Duration GraceFromProto(int32_t seconds, absl::Duration fallback) {
   return seconds == 0 ? fallback : absl::Seconds(seconds);
 }
 
+SnapshotRequest SnapshotFromProto(
+    const novadock::v1::SnapshotInstanceRequest& request) {
+  SnapshotRequest out;
+  out.uuid = request.uuid();
+  out.image_name = request.image_name();
+  out.glance_image_id = request.glance_image_id();
+  out.auth_token = request.auth_token();
+  return out;
+}
+
+void SnapshotResultToProto(const SnapshotResult& result,
+                           novadock::v1::SnapshotInstanceResponse* out) {
+  out->set_image_id(result.image_id);
+  out->set_archive_file(result.archive_file);
+  out->set_size_bytes(result.size_bytes);
+  out->set_uploaded(result.uploaded);
+}
+
 }  // namespace novadock::agent

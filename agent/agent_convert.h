@@ -7,6 +7,7 @@
 
 #include "agent/image_store.h"
 #include "agent/instance_runner.h"
+#include "agent/snapshotter.h"
 #include "novadock/v1/agent.pb.h"
 
 namespace novadock::agent {
@@ -24,6 +25,11 @@ void ImageListingToProto(const ImageListing& listing,
 PutHeader PutHeaderFromProto(const novadock::v1::PutImageHeader& header);
 void PutResultToProto(const PutResult& result,
                       novadock::v1::PutImageResponse* out);
+
+SnapshotRequest SnapshotFromProto(
+    const novadock::v1::SnapshotInstanceRequest& request);
+void SnapshotResultToProto(const SnapshotResult& result,
+                           novadock::v1::SnapshotInstanceResponse* out);
 
 // 0 -> `fallback`; otherwise seconds.
 absl::Duration GraceFromProto(int32_t seconds, absl::Duration fallback);

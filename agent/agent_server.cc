@@ -40,8 +40,10 @@ AgentServer::AgentServer(DockerApi& docker, Clock& clock,
       images_(docker, index_, loader_,
               ImageStoreOptions{options_.runner.image_dir}),
       runner_(docker, images_, clock, options_.runner),
+      snapshots_(docker, runner_, options_.glance, clock,
+                 SnapshotterOptions{options_.runner.image_dir}),
       events_(docker, clock, EventStreamOptions{options_.runner.node_name}),
-      service_(runner_, events_, images_) {}
+      service_(runner_, events_, images_, snapshots_) {}
 
 AgentServer::~AgentServer() {
   health_.reset();

@@ -20,6 +20,8 @@
 #include "agent/event_stream.h"
 #include "agent/image_store.h"
 #include "agent/instance_runner.h"
+#include "agent/snapshotter.h"
+#include "glance-loader/glance_client.h"
 #include "glance-loader/image_index.h"
 #include "glance-loader/image_loader.h"
 #include "proto/common/clock.h"
@@ -35,6 +37,10 @@ struct AgentServerOptions {
   // Downloads a Glance image into runner.image_dir (GlanceFetcher); empty:
   // images come only from Docker and the image directory.
   loader::FetchFn glance_fetch;
+  // Glance, for SnapshotInstance uploads; not owned, must outlive the
+  // server. nullptr (default): a snapshot with a glance_image_id is
+  // FAILED_PRECONDITION.
+  loader::GlanceClient* glance = nullptr;
   int max_receive_bytes = 4 << 20;  // Larger requests: RESOURCE_EXHAUSTED.
 };
 
@@ -61,6 +67,7 @@ class AgentServer {
   loader::ImageLoader loader_;
   ImageStore images_;
   InstanceRunner runner_;
+  Snapshotter snapshots_;
   EventStream events_;
   AgentService service_;
   std::unique_ptr<grpc::Server> server_;

@@ -20,8 +20,11 @@ grpc::Status Finish(const char* rpc, const absl::Status& s) {
 }  // namespace
 
 AgentService::AgentService(InstanceRunner& runner, EventStream& events,
-                           ImageStore& images)
-    : runner_(runner), events_(events), images_(images) {}
+                           ImageStore& images, Snapshotter& snapshots)
+    : runner_(runner),
+      events_(events),
+      images_(images),
+      snapshots_(snapshots) {}
 
 InstanceImages AgentService::InstanceImageIds() {
   return
@@ -240,6 +243,17 @@ grpc::Status AgentService::RemoveImage(
     response->set_removed_archive(removed->second);
   }
   return Finish("RemoveImage", removed.status());
+}
+
+grpc::Status AgentService::SnapshotInstance(
+    grpc::ServerContext*, const novadock::v1::SnapshotInstanceRequest* request,
+    novadock::v1::SnapshotInstanceResponse* response) {
+  absl::Status valid = ValidateSnapshotRequest(*request);
+  if (!valid.ok()) return Finish("SnapshotInstance", valid);
+  absl::StatusOr<SnapshotResult> result =
+      snapshots_.Snapshot(SnapshotFromProto(*request));
+  if (result.ok()) SnapshotResultToProto(*result, response);
+  return Finish("SnapshotInstance", result.status());
 }
 
 grpc::Status AgentService::WatchEvents(

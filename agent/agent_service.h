@@ -1,21 +1,23 @@
 // AgentService: the gRPC face of novadock.v1.Agent. Each RPC validates its
 // request (INVALID_ARGUMENT naming the field), converts it, calls one
-// InstanceRunner, ImageStore or EventStream method and converts the answer
-// back. It holds no state. Thread-safe; `runner`, `events` and `images` must
-// outlive it.
+// InstanceRunner, ImageStore, Snapshotter or EventStream method and converts
+// the answer back. It holds no state. Thread-safe; `runner`, `events`,
+// `images` and `snapshots` must outlive it.
 #ifndef NOVADOCK_AGENT_AGENT_SERVICE_H_
 #define NOVADOCK_AGENT_AGENT_SERVICE_H_
 
 #include "agent/event_stream.h"
 #include "agent/image_store.h"
 #include "agent/instance_runner.h"
+#include "agent/snapshotter.h"
 #include "novadock/v1/agent.grpc.pb.h"
 
 namespace novadock::agent {
 
 class AgentService final : public novadock::v1::Agent::Service {
  public:
-  AgentService(InstanceRunner& runner, EventStream& events, ImageStore& images);
+  AgentService(InstanceRunner& runner, EventStream& events, ImageStore& images,
+               Snapshotter& snapshots);
 
   grpc::Status GetNode(grpc::ServerContext* context,
                        const novadock::v1::GetNodeRequest* request,
@@ -70,6 +72,10 @@ class AgentService final : public novadock::v1::Agent::Service {
       grpc::ServerContext* context,
       const novadock::v1::RemoveImageRequest* request,
       novadock::v1::RemoveImageResponse* response) override;
+  grpc::Status SnapshotInstance(
+      grpc::ServerContext* context,
+      const novadock::v1::SnapshotInstanceRequest* request,
+      novadock::v1::SnapshotInstanceResponse* response) override;
   grpc::Status WatchEvents(
       grpc::ServerContext* context,
       const novadock::v1::WatchEventsRequest* request,
@@ -94,6 +100,7 @@ class AgentService final : public novadock::v1::Agent::Service {
   InstanceRunner& runner_;
   EventStream& events_;
   ImageStore& images_;
+  Snapshotter& snapshots_;
 };
 
 }  // namespace novadock::agent

@@ -25,6 +25,13 @@ inline constexpr char kCreatedByAgent[] = "novadock-agent";
 // Images loaded for a Glance image are tagged kGlanceImageRepo:<glance id>.
 inline constexpr char kGlanceImageRepo[] = "novadock/glance";
 
+// Snapshots (SnapshotInstance) are committed as kSnapshotImageRepo:<tag>
+// unless named, labelled kLabelSnapshotOf=<instance uuid>, and archived as
+// kSnapshotArchivePrefix<uuid>-<unix seconds>.tar without a Glance id.
+inline constexpr char kSnapshotImageRepo[] = "novadock/snapshot";
+inline constexpr char kLabelSnapshotOf[] = "io.novadock.snapshot-of";
+inline constexpr char kSnapshotArchivePrefix[] = "snapshot-";
+
 }  // namespace novadock::agent
 
 #endif  // NOVADOCK_AGENT_CONTAINER_LABELS_H_

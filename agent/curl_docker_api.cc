@@ -36,6 +36,9 @@ struct CurlDockerApi::Request {
   // If set, a POST body streamed from here (chunked, application/x-tar)
   // instead of `body`; only stalls longer than `timeout` fail it.
   const UploadSource* upload = nullptr;
+  // A long download (with on_data): no overall timeout, but a stall longer
+  // than the request timeout fails it.
+  bool stall_limited = false;
 };
 
 namespace {
@@ -312,15 +315,17 @@ void CurlDockerApi::ConfigureHandle(CURL* easy, const Request& request,
                      static_cast<long>(  // NOLINT(google-runtime-int)
                          absl::ToInt64Milliseconds(request.timeout)));
   }
-  if (request.upload != nullptr) {
-    curl_easy_setopt(easy, CURLOPT_POST, 1L);
-    // Stalls, not duration, end an upload: archives may be large.
+  if (request.upload != nullptr || request.stall_limited) {
+    // Stalls, not duration, end an archive transfer: archives may be large.
     curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, 0L);
     curl_easy_setopt(easy, CURLOPT_LOW_SPEED_LIMIT, 1L);
     curl_easy_setopt(easy, CURLOPT_LOW_SPEED_TIME,
                      static_cast<long>(  // NOLINT(google-runtime-int)
                          std::max<int64_t>(1, absl::ToInt64Seconds(
                                                   options_.request_timeout))));
+  }
+  if (request.upload != nullptr) {
+    curl_easy_setopt(easy, CURLOPT_POST, 1L);
   } else if (absl::string_view(request.method) == "POST") {
     curl_easy_setopt(easy, CURLOPT_POST, 1L);
     curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE,
@@ -511,6 +516,37 @@ absl::Status CurlDockerApi::RemoveImage(absl::string_view ref, bool force) {
       request.path, Path(absl::StrCat("/images/", UrlEscape(ref),
                                       force ? "?force=1" : "?force=0")));
   request.timeout = options_.request_timeout;
+  return Perform(request).status();
+}
+
+absl::StatusOr<std::string> CurlDockerApi::CommitContainer(
+    absl::string_view id, absl::string_view repo, absl::string_view tag,
+    const Labels& labels) {
+  Request request;
+  request.op =
+      absl::StrCat("docker commit container ", id, " as ", repo, ":", tag);
+  request.method = "POST";
+  NOVADOCK_ASSIGN_OR_RETURN(
+      request.path, Path(absl::StrCat("/commit?container=", UrlEscape(id),
+                                      "&repo=", UrlEscape(repo),
+                                      "&tag=", UrlEscape(tag), "&pause=true")));
+  request.body = BuildCommitBody(labels);
+  request.timeout = options_.request_timeout;
+  NOVADOCK_ASSIGN_OR_RETURN(const std::string body, Perform(request));
+  absl::StatusOr<std::string> image_id = ParseCommitResponse(body);
+  if (!image_id.ok()) return Annotate(image_id.status(), request.op);
+  return image_id;
+}
+
+absl::Status CurlDockerApi::SaveImage(absl::string_view ref,
+                                      const ChunkCallback& on_chunk) {
+  Request request;
+  request.op = absl::StrCat("docker save image ", ref);
+  NOVADOCK_ASSIGN_OR_RETURN(
+      request.path, Path(absl::StrCat("/images/", UrlEscape(ref), "/get")));
+  request.timeout = absl::InfiniteDuration();
+  request.stall_limited = true;
+  request.on_data = on_chunk;
   return Perform(request).status();
 }
 

@@ -68,6 +68,12 @@ class CurlDockerApi final : public DockerApi {
   absl::StatusOr<std::vector<std::string>> LoadImage(
       const UploadSource& source) override;
   absl::Status RemoveImage(absl::string_view ref, bool force) override;
+  absl::StatusOr<std::string> CommitContainer(absl::string_view id,
+                                              absl::string_view repo,
+                                              absl::string_view tag,
+                                              const Labels& labels) override;
+  absl::Status SaveImage(absl::string_view ref,
+                         const ChunkCallback& on_chunk) override;
   absl::StatusOr<std::string> CreateContainer(
       const ContainerSpec& spec) override;
   absl::Status StartContainer(absl::string_view id) override;

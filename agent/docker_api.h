@@ -175,6 +175,25 @@ class DockerApi {
   // tag. NOT_FOUND: no such image. FAILED_PRECONDITION: a container uses it.
   [[nodiscard]] virtual absl::Status RemoveImage(absl::string_view ref,
                                                  bool force) = 0;
+  // POST /commit?container=..&repo=..&tag=..&pause=true: a new image of the
+  // container's filesystem (a running container is paused meanwhile), tagged
+  // repo:tag, and returns its id ("sha256:..."). Docker copies the
+  // container's config (Cmd, Env, Labels) into the image; `labels` are set
+  // over it. NOT_FOUND: no such container. A bad repo or tag is INTERNAL
+  // (dockerd 20.10 answers 500): validate them first. Not idempotent: each
+  // call makes a new image and moves the tag. Blocks for the request
+  // timeout at most.
+  [[nodiscard]] virtual absl::StatusOr<std::string> CommitContainer(
+      absl::string_view id, absl::string_view repo, absl::string_view tag,
+      const Labels& labels) = 0;
+  // GET /images/{ref}/get: streams the docker-save archive of `ref` (an id
+  // or "repo:tag") to `on_chunk` in order, keeping no more than a chunk in
+  // memory. `on_chunk` returning false stops the transfer and the call
+  // returns OK (the caller knows why it stopped). NOT_FOUND: no such image.
+  // No overall timeout: the transfer fails (DEADLINE_EXCEEDED) only when it
+  // stalls for longer than the request timeout.
+  [[nodiscard]] virtual absl::Status SaveImage(
+      absl::string_view ref, const ChunkCallback& on_chunk) = 0;
 
   // Returns the new container's id. ALREADY_EXISTS: the name is taken.
   // NOT_FOUND: no such image.

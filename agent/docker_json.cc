@@ -292,6 +292,21 @@ std::string BuildCreateContainerBody(const ContainerSpec& spec) {
   return std::string(buf.GetString(), buf.GetSize());
 }
 
+std::string BuildCommitBody(const Labels& labels) {
+  rapidjson::StringBuffer buf;
+  JsonWriter w(buf);
+  w.StartObject();
+  w.Key("Labels");
+  w.StartObject();
+  for (const auto& [key, value] : labels) {
+    WriteString(w, key);
+    WriteString(w, value);
+  }
+  w.EndObject();
+  w.EndObject();
+  return std::string(buf.GetString(), buf.GetSize());
+}
+
 std::string BuildFiltersJson(const Filters& filters) {
   rapidjson::StringBuffer buf;
   JsonWriter w(buf);
@@ -348,6 +363,17 @@ absl::StatusOr<ImageDetails> ParseImageInspect(absl::string_view json) {
 
 absl::StatusOr<std::string> ParseCreateResponse(absl::string_view json) {
   constexpr absl::string_view kWhat = "docker container create response";
+  rapidjson::Document doc;
+  NOVADOCK_RETURN_IF_ERROR(
+      ParseDocument(json, kWhat, rapidjson::kObjectType, doc));
+  std::string id;
+  NOVADOCK_RETURN_IF_ERROR(
+      ObjectReader(&doc, kWhat, "").RequiredString("Id", &id));
+  return id;
+}
+
+absl::StatusOr<std::string> ParseCommitResponse(absl::string_view json) {
+  constexpr absl::string_view kWhat = "docker commit response";
   rapidjson::Document doc;
   NOVADOCK_RETURN_IF_ERROR(
       ParseDocument(json, kWhat, rapidjson::kObjectType, doc));

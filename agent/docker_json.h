@@ -46,6 +46,10 @@ std::string FormatEventsSince(int64_t unix_nanos);
 // Mounts, host namespaces, devices or CapAdd: ContainerSpec cannot ask.
 std::string BuildCreateContainerBody(const ContainerSpec& spec);
 
+// Body of POST /commit: the image config Docker merges the container's
+// config into, {"Labels": {...}}.
+std::string BuildCommitBody(const Labels& labels);
+
 // Docker's `filters` query JSON: {"label":["a=b"],"type":["container"]}.
 std::string BuildFiltersJson(const Filters& filters);
 
@@ -65,6 +69,9 @@ std::string BuildFiltersJson(const Filters& filters);
     absl::string_view body);
 // POST /containers/create answer: returns the new container's Id.
 [[nodiscard]] absl::StatusOr<std::string> ParseCreateResponse(
+    absl::string_view json);
+// POST /commit answer: returns the new image's Id ("sha256:...").
+[[nodiscard]] absl::StatusOr<std::string> ParseCommitResponse(
     absl::string_view json);
 [[nodiscard]] absl::StatusOr<ContainerDetails> ParseContainerInspect(
     absl::string_view json);

@@ -28,6 +28,8 @@ constexpr const char* kOps[] = {"Ping",
                                 "ListImages",
                                 "LoadImage",
                                 "RemoveImage",
+                                "CommitContainer",
+                                "SaveImage",
                                 "CreateContainer",
                                 "StartContainer",
                                 "StopContainer",
@@ -70,6 +72,21 @@ std::string NormalizeRef(absl::string_view ref) {
     return std::string(ref);
   }
   return absl::StrCat(ref, ":latest");
+}
+
+// A repository and tag Docker accepts for a new tag: lower-case repository
+// components (a registry may carry a ":port"), a tag of [A-Za-z0-9_.-].
+bool IsValidRepoTag(absl::string_view repo, absl::string_view tag) {
+  return !repo.empty() && !tag.empty() && tag.size() <= 128 &&
+         std::all_of(repo.begin(), repo.end(),
+                     [](char c) {
+                       return absl::ascii_islower(c) ||
+                              absl::ascii_isdigit(c) || c == '/' || c == '.' ||
+                              c == '_' || c == '-' || c == ':';
+                     }) &&
+         std::all_of(tag.begin(), tag.end(), [](char c) {
+           return absl::ascii_isalnum(c) || c == '_' || c == '.' || c == '-';
+         });
 }
 
 bool ValidName(absl::string_view name) {
@@ -514,6 +531,72 @@ absl::Status FakeDockerApi::RemoveImage(absl::string_view ref, bool force) {
   }
   for (const std::string& t : image.repo_tags) image_refs_.erase(t);
   images_.erase(id);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> FakeDockerApi::CommitContainer(
+    absl::string_view id, absl::string_view repo, absl::string_view tag,
+    const Labels& labels) {
+  absl::MutexLock lock(&mu_);
+  NOVADOCK_RETURN_IF_ERROR(BeginCallLocked("CommitContainer", id));
+  NOVADOCK_ASSIGN_OR_RETURN(Container * c, GetLocked(id));
+  const absl::string_view full_tag = tag.empty() ? "latest" : tag;
+  const std::string ref = absl::StrCat(repo, ":", full_tag);
+  if (!IsValidRepoTag(repo, full_tag)) {  // dockerd 20.10 answers 500.
+    return absl::InternalError(absl::StrCat("invalid reference format: ", ref));
+  }
+  const std::string image_id =
+      absl::StrCat("sha256:", ContainerId(uint64_t{1} << 40 | next_commit_++));
+  ImageDetails& image = images_[image_id];
+  image.id = image_id;
+  const auto base = images_.find(c->details.image_id);
+  image.size_bytes = base != images_.end() ? base->second.size_bytes : 1 << 20;
+  // Moving a tag removes it from the image that had it.
+  if (auto old = image_refs_.find(ref); old != image_refs_.end()) {
+    std::vector<std::string>& tags = images_[old->second].repo_tags;
+    tags.erase(std::remove(tags.begin(), tags.end(), ref), tags.end());
+  }
+  image.repo_tags.push_back(ref);
+  image_refs_[ref] = image_id;
+  commit_labels_[image_id] = labels;
+  EmitLocked(*c, "commit");
+  return image_id;
+}
+
+std::string FakeDockerApi::SavedArchiveForTest(const ImageDetails& image) {
+  const size_t size = static_cast<size_t>(
+      std::clamp<int64_t>(image.size_bytes, 1, int64_t{4} << 20));
+  const std::string line = absl::StrCat("fake docker-save of ", image.id, "\n");
+  std::string out;
+  out.reserve(size + line.size());
+  while (out.size() < size) out += line;
+  out.resize(size);
+  return out;
+}
+
+Labels FakeDockerApi::CommitLabelsForTest(absl::string_view image_id) const {
+  absl::MutexLock lock(&mu_);
+  const auto it = commit_labels_.find(std::string(image_id));
+  return it == commit_labels_.end() ? Labels{} : it->second;
+}
+
+absl::Status FakeDockerApi::SaveImage(absl::string_view ref,
+                                      const ChunkCallback& on_chunk) {
+  std::string archive;
+  {
+    absl::MutexLock lock(&mu_);
+    NOVADOCK_RETURN_IF_ERROR(BeginCallLocked("SaveImage", ref));
+    const std::string id = ResolveImageLocked(ref);
+    if (id.empty()) {
+      return absl::NotFoundError(absl::StrCat("No such image: ", ref));
+    }
+    archive = SavedArchiveForTest(images_.at(id));
+  }
+  // Streamed without the lock, as dockerd streams.
+  constexpr size_t kChunk = 64 << 10;
+  for (size_t offset = 0; offset < archive.size(); offset += kChunk) {
+    if (!on_chunk(absl::string_view(archive).substr(offset, kChunk))) break;
+  }
   return absl::OkStatus();
 }
 

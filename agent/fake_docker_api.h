@@ -91,6 +91,11 @@ class FakeDockerApi final : public DockerApi {
   bool AwaitStreamsForTest(int n, absl::Duration timeout);
   // Every event recorded so far, oldest first.
   std::vector<DockerEvent> EventsForTest() const;
+  // What SaveImage streams for image `image_id`: a deterministic stand-in
+  // for a docker-save archive, size_bytes of the image long (at most 4 MiB).
+  static std::string SavedArchiveForTest(const ImageDetails& image);
+  // Labels given to the last CommitContainer that made `image_id`.
+  Labels CommitLabelsForTest(absl::string_view image_id) const;
 
   // ---- DockerApi ----
   [[nodiscard]] absl::Status Ping() override;
@@ -108,6 +113,16 @@ class FakeDockerApi final : public DockerApi {
       const UploadSource& source) override;
   [[nodiscard]] absl::Status RemoveImage(absl::string_view ref,
                                          bool force) override;
+  // Adds an image (id from a counter) tagged repo:tag, whose size is the
+  // base image's; the container is not changed and stays running. A bad
+  // repo or tag is INTERNAL, as dockerd 20.10's HTTP 500.
+  [[nodiscard]] absl::StatusOr<std::string> CommitContainer(
+      absl::string_view id, absl::string_view repo, absl::string_view tag,
+      const Labels& labels) override;
+  // The fake cannot write real archives: streams SavedArchiveForTest(image
+  // id) in chunks of at most 64 KiB.
+  [[nodiscard]] absl::Status SaveImage(absl::string_view ref,
+                                       const ChunkCallback& on_chunk) override;
   [[nodiscard]] absl::StatusOr<std::string> CreateContainer(
       const ContainerSpec& spec) override;
   [[nodiscard]] absl::Status StartContainer(absl::string_view id) override;
@@ -202,6 +217,9 @@ class FakeDockerApi final : public DockerApi {
   uint64_t next_sequence_ ABSL_GUARDED_BY(mu_) = 1;
   int32_t next_pid_ ABSL_GUARDED_BY(mu_) = 1000;
   int active_streams_ ABSL_GUARDED_BY(mu_) = 0;  // In StreamEvents.
+  // Labels of committed images, by image id.
+  std::map<std::string, Labels> commit_labels_ ABSL_GUARDED_BY(mu_);
+  uint64_t next_commit_ ABSL_GUARDED_BY(mu_) = 1;
 };
 
 }  // namespace novadock::agent

@@ -1,19 +1,19 @@
 #include "agent/image_store.h"
 
-#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
-#include <cstdio>
 #include <cstring>
+#include <memory>
 #include <utility>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "agent/archive_writer.h"
 #include "agent/request_validation.h"
 #include "glance-loader/hashing.h"
 #include "proto/common/log.h"
@@ -28,63 +28,9 @@ absl::Status ErrnoError(const std::string& what) {
   return absl::InternalError(absl::StrCat(what, ": ", std::strerror(errno)));
 }
 
-// A temp file in the image directory, removed unless Keep() was called.
-class TempFile {
- public:
-  explicit TempFile(std::string pattern) : path_(std::move(pattern)) {
-    fd_ = mkostemp(path_.data(), O_CLOEXEC);
-  }
-  ~TempFile() {
-    if (fd_ >= 0) close(fd_);
-    if (!kept_) unlink(path_.c_str());
-  }
-  TempFile(const TempFile&) = delete;
-  TempFile& operator=(const TempFile&) = delete;
-  int fd() const { return fd_; }
-  const std::string& path() const { return path_; }
-  absl::Status Write(absl::string_view data) {
-    while (!data.empty()) {
-      ssize_t n = write(fd_, data.data(), data.size());
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) return ErrnoError("write " + path_);
-      data.remove_prefix(static_cast<size_t>(n));
-    }
-    return absl::OkStatus();
-  }
-  absl::Status Close() {
-    const int fd = fd_;
-    fd_ = -1;
-    if (fsync(fd) != 0 || close(fd) != 0) return ErrnoError("sync " + path_);
-    return absl::OkStatus();
-  }
-  // Renames to `target`; the file is then no longer removed.
-  absl::Status RenameTo(const std::string& target) {
-    if (std::rename(path_.c_str(), target.c_str()) != 0) {
-      return ErrnoError("rename " + path_ + " to " + target);
-    }
-    kept_ = true;
-    return absl::OkStatus();
-  }
-
- private:
-  std::string path_;
-  int fd_ = -1;
-  bool kept_ = false;
-};
-
 bool IsArchiveName(absl::string_view name) {
   return absl::EndsWith(name, ".tar") || absl::EndsWith(name, ".tar.gz") ||
          absl::EndsWith(name, ".tgz");
-}
-
-absl::Status WriteSidecar(const std::string& dir, const std::string& file_name,
-                          const std::string& sha256) {
-  TempFile tmp(absl::StrCat(dir, "/.", file_name, ".sha256.XXXXXX"));
-  if (tmp.fd() < 0) return ErrnoError("create sidecar in " + dir);
-  NOVADOCK_RETURN_IF_ERROR(
-      tmp.Write(absl::StrCat(sha256, "  ", file_name, "\n")));
-  NOVADOCK_RETURN_IF_ERROR(tmp.Close());
-  return tmp.RenameTo(absl::StrCat(dir, "/", file_name, ".sha256"));
 }
 
 }  // namespace
@@ -211,23 +157,20 @@ absl::StatusOr<PutResult> ImageStore::Put(const PutHeader& header,
         "archive ", path, " exists; set header.replace to overwrite it"));
   }
 
-  TempFile tmp(absl::StrCat(options_.image_dir, "/.", target, ".put.XXXXXX"));
-  if (tmp.fd() < 0) {
-    return ErrnoError("create a temp file in " + options_.image_dir);
-  }
-  loader::StreamingHasher hasher(loader::HashAlgorithm::kSha256);
-  int64_t received = 0;
+  NOVADOCK_ASSIGN_OR_RETURN(
+      std::unique_ptr<ArchiveWriter> writer,
+      ArchiveWriter::Create(options_.image_dir, absl::StrCat(target, ".put")));
   while (true) {
     NOVADOCK_ASSIGN_OR_RETURN(std::optional<std::string> chunk, next());
     if (!chunk.has_value()) break;
-    received += static_cast<int64_t>(chunk->size());
-    if (received > header.size_bytes) {
+    if (writer->size_bytes() + static_cast<int64_t>(chunk->size()) >
+        header.size_bytes) {
       return absl::InvalidArgumentError(absl::StrCat(
           "data: more than header.size_bytes (", header.size_bytes, ")"));
     }
-    hasher.Update(*chunk);
-    NOVADOCK_RETURN_IF_ERROR(tmp.Write(*chunk));
+    NOVADOCK_RETURN_IF_ERROR(writer->Append(*chunk));
   }
+  const int64_t received = writer->size_bytes();
   if (received != header.size_bytes) {
     return absl::InvalidArgumentError(
         absl::StrCat("data: ", received,
@@ -235,19 +178,18 @@ absl::StatusOr<PutResult> ImageStore::Put(const PutHeader& header,
                      "says ",
                      header.size_bytes));
   }
-  NOVADOCK_ASSIGN_OR_RETURN(std::string sha256, hasher.Finish());
+  NOVADOCK_ASSIGN_OR_RETURN(const std::string sha256, writer->Finish());
   if (sha256 != header.sha256) {
     return absl::InvalidArgumentError(
         absl::StrCat("data: sha256 is ", sha256, ", header.sha256 says ",
                      header.sha256, " (corrupted upload)"));
   }
-  NOVADOCK_RETURN_IF_ERROR(tmp.Close());
   loader::InspectOptions inspect;
   inspect.display_name = absl::StrCat("uploaded ", target);
   inspect.bad_archive_code = absl::StatusCode::kInvalidArgument;
-  NOVADOCK_RETURN_IF_ERROR(loader::InspectFile(tmp.path(), inspect).status());
-  NOVADOCK_RETURN_IF_ERROR(tmp.RenameTo(path));
-  NOVADOCK_RETURN_IF_ERROR(WriteSidecar(options_.image_dir, target, sha256));
+  NOVADOCK_RETURN_IF_ERROR(
+      loader::InspectFile(writer->temp_path(), inspect).status());
+  NOVADOCK_RETURN_IF_ERROR(writer->Install(target));
   NOVADOCK_LOG_INFO("stored image archive ", path, " (", received, " bytes)");
 
   PutResult result;

@@ -39,7 +39,8 @@ ABSL_FLAG(int, grace_period_seconds, 10, "Default stop/delete grace period.");
 ABSL_FLAG(int64_t, pids_limit, 1024, "PidsLimit of every instance.");
 ABSL_FLAG(std::string, glance_endpoint, "",
           "Glance v2 endpoint (http[s]://host:port) to download images that "
-          "are on neither Docker nor disk, once; empty: no download.");
+          "are on neither Docker nor disk, once, and to upload snapshots to; "
+          "empty: no download, snapshots stay on this node.");
 ABSL_FLAG(std::string, glance_ca, "", "CA bundle for an https Glance.");
 ABSL_FLAG(std::string, port_file, "",
           "If set, the bound port is written here once serving.");
@@ -105,6 +106,7 @@ int main(int argc, char** argv) {
     auto client = novadock::loader::CurlGlanceClient::Create(glance_options);
     if (!client.ok()) return Fail(client.status());
     glance = *std::move(client);
+    options.glance = glance.get();
     novadock::loader::FetcherOptions fetcher_options;
     fetcher_options.image_dir = options.runner.image_dir;
     fetcher_options.clock = &clock;

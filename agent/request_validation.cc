@@ -4,6 +4,7 @@
 #include <string>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "proto/common/status_macros.h"
@@ -286,6 +287,33 @@ absl::Status ValidateConsoleRequest(
         absl::StrCat(request.max_bytes(), " is outside 0..", kMaxConsoleBytes));
   }
   return absl::OkStatus();
+}
+
+absl::Status ValidateSnapshotRequest(
+    const novadock::v1::SnapshotInstanceRequest& request) {
+  NOVADOCK_RETURN_IF_ERROR(ValidateUuid("uuid", request.uuid()));
+  if (!request.glance_image_id().empty()) {
+    NOVADOCK_RETURN_IF_ERROR(
+        ValidateUuid("glance_image_id", request.glance_image_id()));
+  }
+  const std::string& name = request.image_name();
+  if (!name.empty()) {
+    const size_t slash = name.rfind('/');
+    const size_t colon = name.rfind(':');
+    const bool has_tag = colon != std::string::npos &&
+                         (slash == std::string::npos || colon > slash);
+    const absl::string_view tag =
+        has_tag ? absl::string_view(name).substr(colon + 1) : "latest";
+    if (!IsDockerReference(name) || absl::StrContains(name, '@') ||
+        absl::EndsWith(name, "/") || tag.empty() || tag.size() > 128 ||
+        tag[0] == '.' || tag[0] == '-') {
+      return Invalid("image_name",
+                     "must be a Docker reference repo[:tag] (lowercase "
+                     "repository, no digest)");
+    }
+  }
+  return ValidateText("auth_token", request.auth_token(), kMaxAuthTokenBytes,
+                      /*allow_newlines=*/false);
 }
 
 bool IsDockerReference(absl::string_view ref) {

@@ -24,6 +24,7 @@ inline constexpr size_t kMaxArgBytes = 32 << 10;
 inline constexpr size_t kMaxTotalArgBytes = 256 << 10;
 inline constexpr size_t kMaxMetadataEntries = 128;
 inline constexpr size_t kMaxImageProperties = 128;
+inline constexpr size_t kMaxAuthTokenBytes = 8 << 10;
 
 // A Nova uuid: 8-4-4-4-12 lowercase hex digits.
 [[nodiscard]] absl::Status ValidateUuid(absl::string_view field,
@@ -35,6 +36,11 @@ inline constexpr size_t kMaxImageProperties = 128;
                                                int32_t seconds);
 [[nodiscard]] absl::Status ValidateConsoleRequest(
     const novadock::v1::GetConsoleOutputRequest& request);
+// uuid; glance_image_id a uuid or empty; image_name a Docker reference
+// repo[:tag] without digest, or empty; auth_token <= kMaxAuthTokenBytes
+// without control characters.
+[[nodiscard]] absl::Status ValidateSnapshotRequest(
+    const novadock::v1::SnapshotInstanceRequest& request);
 
 // True if `ref` is a Docker image reference we may pass to Docker:
 // [registry[:port]/]path[:tag][@sha256:hex], lowercase path, <= 255 bytes.

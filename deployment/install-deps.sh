@@ -13,6 +13,7 @@ PACKAGES=(
   clang-format clang libclang-rt-14-dev
   docker.io busybox-static openssl curl procps util-linux
   python3 python3-grpcio python3-grpc-tools python3-protobuf python3-docker
+  python3-nova python3-oslo.config
   time
   glance-api sqlite3
 )

@@ -45,6 +45,22 @@ void FakeGlanceClient::RemoveImage(absl::string_view id) {
   if (const auto it = images_.find(id); it != images_.end()) images_.erase(it);
 }
 
+void FakeGlanceClient::AddQueuedImage(absl::string_view id) {
+  GlanceImage image;
+  image.id.assign(id.data(), id.size());
+  image.name = absl::StrCat("snapshot-", id.substr(0, 8));
+  image.status = "queued";
+  image.container_format = "docker";
+  image.disk_format = "raw";
+  PutImage(std::move(image), "");
+}
+
+std::string FakeGlanceClient::DataForTest(absl::string_view id) const {
+  absl::MutexLock lock(&mu_);
+  const auto it = images_.find(id);
+  return it == images_.end() ? "" : it->second.data;
+}
+
 void FakeGlanceClient::InjectError(Op op, absl::Status status) {
   absl::MutexLock lock(&mu_);
   errors_[op] = std::move(status);
@@ -89,6 +105,11 @@ int FakeGlanceClient::get_image_calls() const {
 int FakeGlanceClient::download_calls() const {
   absl::MutexLock lock(&mu_);
   return download_calls_;
+}
+
+int FakeGlanceClient::upload_calls() const {
+  absl::MutexLock lock(&mu_);
+  return upload_calls_;
 }
 
 std::vector<std::string> FakeGlanceClient::tokens() const {
@@ -152,6 +173,57 @@ absl::Status FakeGlanceClient::Download(absl::string_view id,
     NOVADOCK_RETURN_IF_ERROR(
         sink(absl::string_view(data).substr(offset, chunk_bytes)));
   }
+  return absl::OkStatus();
+}
+
+absl::Status FakeGlanceClient::Upload(absl::string_view id,
+                                      absl::string_view token,
+                                      const UploadReader& reader,
+                                      int64_t size_bytes) {
+  NOVADOCK_RETURN_IF_ERROR(ValidateGlanceImageId(id));
+  auto queued = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) -> absl::Status {
+    if (const auto e = errors_.find(Op::kUpload);
+        e != errors_.end() && !e->second.ok()) {
+      return e->second;
+    }
+    const auto it = images_.find(id);
+    if (it == images_.end()) {
+      return absl::NotFoundError(
+          absl::StrCat("glance image ", id, " not found"));
+    }
+    if (it->second.record.status != "queued") {
+      return absl::FailedPreconditionError(
+          absl::StrCat("glance image ", id, " is not in queued state: ",
+                       it->second.record.status, " (HTTP 409)"));
+    }
+    return absl::OkStatus();
+  };
+  {
+    absl::MutexLock lock(&mu_);
+    ++upload_calls_;
+    tokens_.emplace_back(token);
+    NOVADOCK_RETURN_IF_ERROR(queued());
+  }
+  std::string data;  // Read unlocked, as the real client streams.
+  char buffer[64 << 10];
+  while (true) {
+    NOVADOCK_ASSIGN_OR_RETURN(const size_t n, reader(buffer, sizeof(buffer)));
+    if (n == 0) break;
+    data.append(buffer, n);
+  }
+  if (size_bytes >= 0 && static_cast<int64_t>(data.size()) != size_bytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("glance upload: the data is ", data.size(),
+                     " bytes, but its size was given as ", size_bytes));
+  }
+  absl::MutexLock lock(&mu_);
+  NOVADOCK_RETURN_IF_ERROR(queued());  // Re-checked: it may have changed.
+  StoredImage& stored = images_.find(id)->second;
+  GlanceImage active = ActiveImageFor(id, data);
+  active.name = stored.record.name;
+  active.properties = stored.record.properties;
+  stored.record = std::move(active);
+  stored.data = std::move(data);
   return absl::OkStatus();
 }
 

@@ -2,7 +2,7 @@
 // It keeps state as Glance does (records and data), checks ids and returns
 // the codes glance_client.h promises, lets a test inject errors per
 // operation, cut a download short, hold downloads until released, and reads
-// back a record of the calls made.
+// back a record of the calls made. Upload() moves a queued image to active.
 //
 // Thread-safe. Download() calls the sink without holding the fake's lock.
 #ifndef NOVADOCK_GLANCE_LOADER_FAKE_GLANCE_CLIENT_H_
@@ -27,7 +27,7 @@ namespace novadock::loader {
 
 class FakeGlanceClient final : public GlanceClient {
  public:
-  enum class Op { kGetImage, kDownload };
+  enum class Op { kGetImage, kDownload, kUpload };
 
   // An active image (container_format docker, disk_format raw) whose size,
   // checksum (md5) and os_hash (sha512) describe `data`.
@@ -40,6 +40,10 @@ class FakeGlanceClient final : public GlanceClient {
   // PutImage(ActiveImageFor(id, data), data); returns the record.
   GlanceImage AddActiveImage(absl::string_view id, std::string data);
   void RemoveImage(absl::string_view id);
+  // Adds a queued image without data (as POST /v2/images), ready for Upload.
+  void AddQueuedImage(absl::string_view id);
+  // The data of image `id` ("" if none or no such image).
+  std::string DataForTest(absl::string_view id) const;
 
   // Every later call of `op` fails with `status` until this is called again
   // with OK.
@@ -59,6 +63,7 @@ class FakeGlanceClient final : public GlanceClient {
 
   int get_image_calls() const;
   int download_calls() const;
+  int upload_calls() const;
   // Tokens passed, in call order, so a test can check they were forwarded.
   std::vector<std::string> tokens() const;
 
@@ -66,6 +71,11 @@ class FakeGlanceClient final : public GlanceClient {
                                        absl::string_view token) override;
   absl::Status Download(absl::string_view id, absl::string_view token,
                         const DownloadSink& sink) override;
+  // Reads the whole reader (unlocked), then stores the data in a queued
+  // image and makes it active with ActiveImageFor's size and digests. A
+  // non-queued image is FAILED_PRECONDITION and is left unchanged.
+  absl::Status Upload(absl::string_view id, absl::string_view token,
+                      const UploadReader& reader, int64_t size_bytes) override;
 
  private:
   struct StoredImage {
@@ -81,6 +91,7 @@ class FakeGlanceClient final : public GlanceClient {
   bool hold_downloads_ ABSL_GUARDED_BY(mu_) = false;
   int get_image_calls_ ABSL_GUARDED_BY(mu_) = 0;
   int download_calls_ ABSL_GUARDED_BY(mu_) = 0;
+  int upload_calls_ ABSL_GUARDED_BY(mu_) = 0;
   std::vector<std::string> tokens_ ABSL_GUARDED_BY(mu_);
 };
 

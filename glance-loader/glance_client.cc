@@ -27,6 +27,8 @@ struct CurlGlanceClient::Request {
   std::string path;                    // "/v2/images/<id>[/file]".
   std::string token;                   // Never logged or put into a message.
   const DownloadSink* sink = nullptr;  // Set: Download.
+  const UploadReader* upload = nullptr;  // Set: Upload (PUT).
+  int64_t upload_size = -1;              // -1: chunked.
 };
 
 namespace {
@@ -52,7 +54,34 @@ struct Transfer {
   std::string body;          // GetImage body, or an error body's start.
   bool too_big = false;      // A GetImage body over kMaxRecordBytes.
   std::string request_id;    // X-Openstack-Request-Id, for messages.
+  const UploadReader* upload = nullptr;
+  int64_t upload_size = -1;    // -1: not declared.
+  int64_t uploaded = 0;        // Bytes the reader gave.
+  absl::Status upload_status;  // The reader's error, or a size mismatch.
 };
+
+size_t ReadCallback(char* buffer, size_t size, size_t count, void* user) {
+  auto* t = static_cast<Transfer*>(user);
+  const size_t capacity = size * count;
+  absl::StatusOr<size_t> n = (*t->upload)(buffer, capacity);
+  if (n.ok() && *n > capacity) {
+    n = absl::InternalError("glance upload: reader overran its buffer");
+  }
+  if (n.ok() && t->upload_size >= 0) {
+    const int64_t total = t->uploaded + static_cast<int64_t>(*n);
+    if (total > t->upload_size || (*n == 0 && total < t->upload_size)) {
+      n = absl::InvalidArgumentError(absl::StrCat(
+          "glance upload: the data is ", *n == 0 ? "" : "more than ", total,
+          " bytes, but its size was given as ", t->upload_size));
+    }
+  }
+  if (!n.ok()) {
+    t->upload_status = n.status();
+    return CURL_READFUNC_ABORT;
+  }
+  t->uploaded += static_cast<int64_t>(*n);
+  return *n;
+}
 
 size_t WriteCallback(char* data, size_t size, size_t count, void* user) {
   auto* t = static_cast<Transfer*>(user);
@@ -125,8 +154,8 @@ absl::Status GlanceStatus(absl::string_view endpoint, absl::string_view id,
                           absl::string_view op, CURLcode curl_code,
                           const char* curl_error,
                           long http_code,  // NOLINT(google-runtime-int)
-                          absl::string_view body,
-                          absl::string_view request_id) {
+                          absl::string_view body, absl::string_view request_id,
+                          bool upload) {
   const std::string curl_text =
       curl_error[0] != '\0' ? curl_error : curl_easy_strerror(curl_code);
   if (curl_code == CURLE_OPERATION_TIMEDOUT) {
@@ -144,6 +173,21 @@ absl::Status GlanceStatus(absl::string_view endpoint, absl::string_view id,
   const std::string text =
       absl::StrCat(op, ": ", Excerpt(body), " (HTTP ", http_code,
                    request_id.empty() ? "" : ", request ", request_id, ")");
+  if (upload) {
+    switch (http_code) {
+      case 200:
+      case 201:
+      case 204:  // Glance's answer to a stored upload.
+        return absl::OkStatus();
+      case 409:
+        return absl::FailedPreconditionError(absl::StrCat(
+            "glance image ", id, " is not in queued state: ", text));
+      case 413:
+        return absl::ResourceExhaustedError(text);
+      default:
+        break;  // As for the other calls.
+    }
+  }
   switch (http_code) {
     case 200:
       return absl::OkStatus();
@@ -347,6 +391,12 @@ absl::StatusOr<std::string> CurlGlanceClient::Perform(const Request& request) {
   curl_slist_append(headers.get(), request.sink == nullptr
                                        ? "Accept: application/json"
                                        : "Accept: application/octet-stream");
+  if (request.upload != nullptr) {
+    curl_slist_append(headers.get(), "Content-Type: application/octet-stream");
+    if (request.upload_size < 0) {
+      curl_slist_append(headers.get(), "Transfer-Encoding: chunked");
+    }
+  }
   if (!request.token.empty()) {
     const std::string header = absl::StrCat("X-Auth-Token: ", request.token);
     if (curl_slist_append(headers.get(), header.c_str()) == nullptr) {
@@ -373,7 +423,16 @@ absl::StatusOr<std::string> CurlGlanceClient::Perform(const Request& request) {
         std::max<int64_t>(1, absl::ToInt64Milliseconds(d)));
   };
   curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, ms(options_.request_timeout));
-  if (request.sink == nullptr) {
+  if (request.upload != nullptr) {
+    curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);  // PUT.
+    curl_easy_setopt(h, CURLOPT_READFUNCTION, &ReadCallback);
+    curl_easy_setopt(h, CURLOPT_UPLOAD_BUFFERSIZE, 256L << 10);
+    if (request.upload_size >= 0) {
+      curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE,
+                       static_cast<curl_off_t>(request.upload_size));
+    }
+  }
+  if (request.sink == nullptr && request.upload == nullptr) {
     curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, ms(options_.request_timeout));
   } else {
     curl_easy_setopt(h, CURLOPT_BUFFERSIZE, 256L << 10);
@@ -386,6 +445,11 @@ absl::StatusOr<std::string> CurlGlanceClient::Perform(const Request& request) {
   Transfer transfer;
   transfer.easy = h;
   transfer.sink = request.sink;
+  transfer.upload = request.upload;
+  transfer.upload_size = request.upload_size;
+  if (request.upload != nullptr) {
+    curl_easy_setopt(h, CURLOPT_READDATA, &transfer);
+  }
   curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, &WriteCallback);
   curl_easy_setopt(h, CURLOPT_WRITEDATA, &transfer);
   curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, &HeaderCallback);
@@ -395,6 +459,7 @@ absl::StatusOr<std::string> CurlGlanceClient::Perform(const Request& request) {
   long http_code = 0;  // NOLINT(google-runtime-int): libcurl's type.
   curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &http_code);
   if (!transfer.sink_status.ok()) return transfer.sink_status;
+  if (!transfer.upload_status.ok()) return transfer.upload_status;
   if (transfer.too_big) {
     return absl::InternalError(absl::StrCat(
         request.op, ": image record larger than ", kMaxRecordBytes, " bytes"));
@@ -403,9 +468,10 @@ absl::StatusOr<std::string> CurlGlanceClient::Perform(const Request& request) {
     transfer.body =
         absl::StrReplaceAll(transfer.body, {{request.token, "***"}});
   }
-  NOVADOCK_RETURN_IF_ERROR(GlanceStatus(
-      options_.endpoint, request.id, request.op, curl_code, error_buffer,
-      http_code, transfer.body, transfer.request_id));
+  NOVADOCK_RETURN_IF_ERROR(
+      GlanceStatus(options_.endpoint, request.id, request.op, curl_code,
+                   error_buffer, http_code, transfer.body, transfer.request_id,
+                   request.upload != nullptr));
   return std::move(transfer.body);
 }
 
@@ -440,6 +506,22 @@ absl::Status CurlGlanceClient::Download(absl::string_view id,
   request.path = absl::StrCat("/v2/images/", id, "/file");
   request.token.assign(token.data(), token.size());
   request.sink = &sink;
+  return Perform(request).status();
+}
+
+absl::Status CurlGlanceClient::Upload(absl::string_view id,
+                                      absl::string_view token,
+                                      const UploadReader& reader,
+                                      int64_t size_bytes) {
+  NOVADOCK_RETURN_IF_ERROR(ValidateGlanceImageId(id));
+  NOVADOCK_RETURN_IF_ERROR(ValidateToken(token));
+  Request request;
+  request.id.assign(id.data(), id.size());
+  request.op = absl::StrCat("glance upload image ", id);
+  request.path = absl::StrCat("/v2/images/", id, "/file");
+  request.token.assign(token.data(), token.size());
+  request.upload = &reader;
+  request.upload_size = size_bytes < 0 ? -1 : size_bytes;
   return Perform(request).status();
 }
 

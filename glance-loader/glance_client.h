@@ -1,5 +1,6 @@
-// GlanceClient: the two Glance v2 image API calls novadock makes, reading an
-// image's record and streaming its data, behind a narrow interface.
+// GlanceClient: the three Glance v2 image API calls novadock makes, reading an
+// image's record and streaming its data down or up, behind a narrow
+// interface.
 // CurlGlanceClient (below) talks HTTP(S) to Glance; FakeGlanceClient
 // (fake_glance_client.h) keeps images in memory for tests.
 //
@@ -15,6 +16,9 @@
 //                      5xx are mostly transient: database, store, proxy).
 //   DEADLINE_EXCEEDED  the request timed out or a download stalled.
 //   FAILED_PRECONDITION  Download: the image has no data (HTTP 204).
+//                      Upload: the image is not in queued state (HTTP 409).
+//   RESOURCE_EXHAUSTED Upload: Glance refused the size (HTTP 413: a quota
+//                      or its image_size_cap).
 //   INTERNAL           an answer we cannot parse or did not expect.
 // A keystone token is sent as X-Auth-Token when non-empty. It never appears in
 // a log line or an error message.
@@ -56,6 +60,12 @@ struct GlanceImage {
 // ends the download, and Download() returns that status unchanged.
 using DownloadSink = std::function<absl::Status(absl::string_view chunk)>;
 
+// Supplies the next bytes of an upload: writes at most `capacity` bytes to
+// `buffer` and returns how many (0: the end), or an error, which ends the
+// upload and is returned by Upload() unchanged.
+using UploadReader =
+    std::function<absl::StatusOr<size_t>(char* buffer, size_t capacity)>;
+
 // Implementations are thread-safe: calls may run concurrently.
 class GlanceClient {
  public:
@@ -75,6 +85,19 @@ class GlanceClient {
   [[nodiscard]] virtual absl::Status Download(absl::string_view id,
                                               absl::string_view token,
                                               const DownloadSink& sink) = 0;
+
+  // Uploads the data of queued image `id` (PUT /v2/images/{id}/file,
+  // application/octet-stream), streamed from `reader` with bounded memory.
+  // `size_bytes` >= 0 is sent as Content-Length, and a reader that gives
+  // another number of bytes ends the upload with INVALID_ARGUMENT; -1 sends
+  // chunked. OK: Glance stored the data; the image is then active with the
+  // checksum and os_hash Glance computed. Codes as above. Not idempotent: a
+  // second upload is FAILED_PRECONDITION. Blocks while data flows; a stall
+  // ends it (DEADLINE_EXCEEDED).
+  [[nodiscard]] virtual absl::Status Upload(absl::string_view id,
+                                            absl::string_view token,
+                                            const UploadReader& reader,
+                                            int64_t size_bytes) = 0;
 };
 
 // GlanceClient over libcurl. Each call uses its own easy handle with
@@ -89,10 +112,12 @@ class CurlGlanceClient final : public GlanceClient {
     // https only: PEM bundle of the CAs that may sign Glance's certificate.
     // Empty: the system's bundle. The peer and its host name are verified.
     std::string ca_file;
-    // Limit on a whole GetImage call and on connecting for Download. > 0.
+    // Limit on a whole GetImage call and on connecting for Download and
+    // Upload. > 0.
     absl::Duration request_timeout = absl::Seconds(30);
-    // Download fails (DEADLINE_EXCEEDED) when no byte arrives for this long;
-    // its total time is not limited, images may be large. >= 1 s (whole
+    // Download or Upload fails (DEADLINE_EXCEEDED) when no byte moves for
+    // this long (for Upload, Glance's storing after the last byte counts);
+    // the total time is not limited, images may be large. >= 1 s (whole
     // seconds, rounded up).
     absl::Duration low_speed_timeout = absl::Seconds(60);
   };
@@ -107,6 +132,8 @@ class CurlGlanceClient final : public GlanceClient {
                                        absl::string_view token) override;
   absl::Status Download(absl::string_view id, absl::string_view token,
                         const DownloadSink& sink) override;
+  absl::Status Upload(absl::string_view id, absl::string_view token,
+                      const UploadReader& reader, int64_t size_bytes) override;
 
   const std::string& endpoint() const { return options_.endpoint; }
 
@@ -114,7 +141,8 @@ class CurlGlanceClient final : public GlanceClient {
   struct Request;
   explicit CurlGlanceClient(Options options) : options_(std::move(options)) {}
   // Runs one request. Returns the buffered body of a GetImage, or "" after
-  // streaming into request.sink; else the mapped error.
+  // streaming into request.sink or from request.upload; else the mapped
+  // error.
   [[nodiscard]] absl::StatusOr<std::string> Perform(const Request& request);
 
   const Options options_;

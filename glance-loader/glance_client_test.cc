@@ -6,16 +6,20 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <string>
 #include <thread>
 #include <utility>
 #include <vector>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "glance-loader/fake_glance_client.h"
+#include "glance-loader/hashing.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -181,7 +185,7 @@ class CannedHttpServer {
       if (conn < 0) return;
       std::string head;
       char buf[4096];
-      while (!absl::StrContains(head, "\r\n\r\n")) {
+      while (!RequestComplete(head)) {
         pollfd p = {conn, POLLIN, 0};
         if (poll(&p, 1, 5000) != 1) break;
         const ssize_t n = read(conn, buf, sizeof(buf));
@@ -210,6 +214,28 @@ class CannedHttpServer {
       }
       close(conn);
     }
+  }
+
+  // True once `request` holds the head and the whole body (by
+  // Content-Length, or up to the last chunk of a chunked body).
+  static bool RequestComplete(const std::string& request) {
+    const size_t end = request.find("\r\n\r\n");
+    if (end == std::string::npos) return false;
+    const std::string head = absl::AsciiStrToLower(request.substr(0, end));
+    const size_t body = request.size() - end - 4;
+    if (absl::StrContains(head, "transfer-encoding: chunked")) {
+      return absl::EndsWith(request, "\r\n0\r\n\r\n");
+    }
+    constexpr char kLength[] = "content-length: ";
+    constexpr size_t kLengthSize = sizeof(kLength) - 1;
+    const size_t at = head.find(kLength);
+    if (at == std::string::npos) return true;
+    size_t length = 0;
+    const size_t eol = head.find("\r\n", at);
+    return absl::SimpleAtoi(
+               head.substr(at + kLengthSize, eol - at - kLengthSize),
+               &length) &&
+           body >= length;
   }
 
   const std::vector<std::string> responses_;
@@ -382,6 +408,127 @@ TEST(CurlGlanceClientTest, RefusesBadIdsAndTokensWithoutSending) {
   EXPECT_TRUE(absl::IsInvalidArgument(s));
   EXPECT_THAT(s.message(), Not(HasSubstr("abc")));
   EXPECT_TRUE(server.requests().empty());
+}
+
+// Gives `data` in pieces of at most 7000 bytes (odd, to cross buffers).
+UploadReader ReaderOf(const std::string& data, size_t* offset) {
+  return [&data, offset](char* buffer,
+                         size_t capacity) -> absl::StatusOr<size_t> {
+    const size_t n = std::min({capacity, data.size() - *offset, size_t{7000}});
+    std::copy_n(data.data() + *offset, n, buffer);
+    *offset += n;
+    return n;
+  };
+}
+
+std::string Body(const std::string& request) {
+  return request.substr(request.find("\r\n\r\n") + 4);
+}
+
+TEST(CurlGlanceClientTest, UploadStreamsThePutBody) {
+  std::string data(3 << 20, '\0');
+  for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<char>(i * 13);
+  CannedHttpServer server({Response(204, ""), Response(204, "")});
+  auto client = ClientFor(server.endpoint());
+  size_t offset = 0;
+  ASSERT_TRUE(client
+                  ->Upload(kId, kToken, ReaderOf(data, &offset),
+                           static_cast<int64_t>(data.size()))
+                  .ok());
+  EXPECT_EQ(offset, data.size());
+  offset = 0;
+  ASSERT_TRUE(client->Upload(kId, "", ReaderOf(data, &offset), -1).ok());
+  const std::vector<std::string> requests = server.requests();
+  ASSERT_EQ(requests.size(), 2u);
+  EXPECT_THAT(requests[0], HasSubstr(absl::StrCat("PUT /v2/images/", kId,
+                                                  "/file HTTP/1.1\r\n")));
+  EXPECT_THAT(requests[0],
+              HasSubstr("Content-Type: application/octet-stream\r\n"));
+  EXPECT_THAT(requests[0],
+              HasSubstr(absl::StrCat("Content-Length: ", data.size())));
+  EXPECT_THAT(requests[0], HasSubstr(absl::StrCat("X-Auth-Token: ", kToken)));
+  EXPECT_TRUE(Body(requests[0]) == data) << "body differs from the data";
+  // Without a size: chunked, and no token header without a token.
+  EXPECT_THAT(requests[1], HasSubstr("Transfer-Encoding: chunked"));
+  EXPECT_THAT(requests[1], Not(HasSubstr("X-Auth-Token")));
+}
+
+TEST(CurlGlanceClientTest, UploadMapsHttpErrors) {
+  struct Case {
+    int http;
+    absl::StatusCode code;
+  };
+  const std::vector<Case> cases = {
+      {409, absl::StatusCode::kFailedPrecondition},
+      {413, absl::StatusCode::kResourceExhausted},
+      {401, absl::StatusCode::kUnauthenticated},
+      {404, absl::StatusCode::kNotFound},
+      {503, absl::StatusCode::kUnavailable},
+  };
+  std::vector<std::string> responses;
+  for (const Case& c : cases) {
+    responses.push_back(
+        Response(c.http, absl::StrCat("<html>refused ", kToken, "</html>")));
+  }
+  CannedHttpServer server(responses);
+  auto client = ClientFor(server.endpoint());
+  const std::string data = "snapshot bytes";
+  for (const Case& c : cases) {
+    size_t offset = 0;
+    const absl::Status s = client->Upload(kId, kToken, ReaderOf(data, &offset),
+                                          static_cast<int64_t>(data.size()));
+    EXPECT_EQ(s.code(), c.code) << c.http << ": " << s;
+    EXPECT_THAT(s.message(), Not(HasSubstr(kToken)));
+    if (c.http == 409) {
+      EXPECT_THAT(s.message(), HasSubstr("not in queued state"));
+    }
+  }
+}
+
+TEST(CurlGlanceClientTest, UploadReaderErrorsEndTheUpload) {
+  CannedHttpServer server({Response(204, ""), Response(204, "")});
+  auto client = ClientFor(server.endpoint());
+  int calls = 0;
+  const absl::Status s = client->Upload(
+      kId, kToken,
+      [&](char* buffer, size_t capacity) -> absl::StatusOr<size_t> {
+        if (++calls > 2) return absl::DataLossError("archive changed");
+        std::fill_n(buffer, std::min<size_t>(capacity, 100), 'x');
+        return std::min<size_t>(capacity, 100);
+      },
+      1 << 20);
+  EXPECT_EQ(s, absl::DataLossError("archive changed"));
+  // Fewer bytes than the size given.
+  const std::string data = "short";
+  size_t offset = 0;
+  const absl::Status short_data =
+      client->Upload(kId, kToken, ReaderOf(data, &offset), 100);
+  EXPECT_TRUE(absl::IsInvalidArgument(short_data)) << short_data;
+  EXPECT_TRUE(absl::IsInvalidArgument(
+      client->Upload("../x", kToken, ReaderOf(data, &offset), 5)));
+}
+
+TEST(FakeGlanceClientTest, UploadMakesAQueuedImageActiveOnce) {
+  FakeGlanceClient fake;
+  const std::string data = "snapshot archive";
+  size_t offset = 0;
+  EXPECT_TRUE(
+      absl::IsNotFound(fake.Upload(kId, "t", ReaderOf(data, &offset), -1)));
+  fake.AddQueuedImage(kId);
+  offset = 0;
+  ASSERT_TRUE(fake.Upload(kId, "t", ReaderOf(data, &offset),
+                          static_cast<int64_t>(data.size()))
+                  .ok());
+  absl::StatusOr<GlanceImage> image = fake.GetImage(kId, "t");
+  ASSERT_TRUE(image.ok());
+  EXPECT_EQ(image->status, "active");
+  EXPECT_EQ(image->size_bytes, static_cast<int64_t>(data.size()));
+  EXPECT_EQ(image->os_hash_value, *HexDigest(HashAlgorithm::kSha512, data));
+  EXPECT_EQ(fake.DataForTest(kId), data);
+  offset = 0;
+  EXPECT_TRUE(absl::IsFailedPrecondition(
+      fake.Upload(kId, "t", ReaderOf(data, &offset), -1)));
+  EXPECT_EQ(fake.upload_calls(), 3);
 }
 
 TEST(FakeGlanceClientTest, KeepsImagesAndInjectsErrors) {

@@ -347,6 +347,61 @@ TYPED_TEST(DockerApiContractTest, LoadSourceErrorAbortsAndIsReturned) {
               HasSubstr("archive changed on disk"));
 }
 
+TYPED_TEST(DockerApiContractTest, CommitThenSaveStreamsTheArchive) {
+  DockerApi& api = this->api();
+  const std::string id =
+      this->MustCreate(this->Spec("a", "echo snapshot > /tmp/m; sleep 1000"));
+  ASSERT_TRUE(api.StartContainer(id).ok());
+  absl::StatusOr<std::string> image_id = api.CommitContainer(
+      id, "novadock-ct/commit", "v1", {{"novadock.snapshot-of", "a"}});
+  ASSERT_TRUE(image_id.ok()) << image_id.status();
+  EXPECT_THAT(*image_id, HasSubstr("sha256:"));
+  EXPECT_EQ(this->StateOf(id), "running");  // Paused only during the commit.
+  absl::StatusOr<ImageDetails> image =
+      api.InspectImage("novadock-ct/commit:v1");
+  ASSERT_TRUE(image.ok()) << image.status();
+  EXPECT_EQ(image->id, *image_id);
+
+  int64_t total = 0;
+  size_t chunks = 0;
+  size_t largest = 0;
+  ASSERT_TRUE(api.SaveImage("novadock-ct/commit:v1",
+                            [&](absl::string_view chunk) {
+                              total += static_cast<int64_t>(chunk.size());
+                              largest = std::max(largest, chunk.size());
+                              ++chunks;
+                              return true;
+                            })
+                  .ok());
+  EXPECT_GT(total, 10 << 10);
+  EXPECT_GT(chunks, 1u);
+  EXPECT_LE(largest, size_t{1} << 20);  // Streamed, not buffered whole.
+  // Returning false stops the transfer; that is OK.
+  int calls = 0;
+  EXPECT_TRUE(api.SaveImage(*image_id,
+                            [&](absl::string_view) {
+                              ++calls;
+                              return false;
+                            })
+                  .ok());
+  EXPECT_EQ(calls, 1);
+  ASSERT_TRUE(api.RemoveImage("novadock-ct/commit:v1", /*force=*/false).ok());
+}
+
+TYPED_TEST(DockerApiContractTest, CommitAndSaveErrors) {
+  DockerApi& api = this->api();
+  EXPECT_THAT(api.CommitContainer("nova-ct-missing", "novadock-ct/x", "v1", {})
+                  .status(),
+              HasCode(absl::StatusCode::kNotFound));
+  const std::string id = this->MustCreate(this->Spec("a"));
+  // dockerd 20.10 answers 500 to a bad reference; callers validate first.
+  EXPECT_THAT(api.CommitContainer(id, "Novadock-CT/Upper", "v1", {}).status(),
+              HasCode(absl::StatusCode::kInternal));
+  EXPECT_THAT(api.SaveImage("novadock-missing:1",
+                            [](absl::string_view) { return true; }),
+              HasCode(absl::StatusCode::kNotFound));
+}
+
 TYPED_TEST(DockerApiContractTest, CreateNameClashIsAlreadyExists) {
   ContainerSpec spec = this->Spec("a");
   this->MustCreate(spec);

@@ -35,6 +35,7 @@ using ::novadock::loader::GlanceFetcher;
 using ::novadock::loader::GlanceImage;
 using ::novadock::loader::HashAlgorithm;
 using ::novadock::loader::HexDigest;
+using ::novadock::loader::UploadReader;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 
@@ -78,6 +79,10 @@ class CountingGlanceClient final : public GlanceClient {
     ++downloads;
     if (before_download) before_download();
     return inner_.Download(id, token, sink);
+  }
+  absl::Status Upload(absl::string_view id, absl::string_view token,
+                      const UploadReader& reader, int64_t size_bytes) override {
+    return inner_.Upload(id, token, reader, size_bytes);
   }
   std::atomic<int> downloads{0};
   std::function<void()> before_download;

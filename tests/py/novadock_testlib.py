@@ -528,3 +528,87 @@ def stop_agent(proc, timeout=10):
     if work and not os.environ.get("NOVADOCK_KEEP_LOGS"):
         shutil.rmtree(work, ignore_errors=True)
     return proc.returncode
+
+
+# --------------------------------------------------------------------------
+# The controller
+
+
+def free_loopback_port():
+    """A port free on 127.0.0.1 right now (bind to 0, read it, close)."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+    finally:
+        s.close()
+
+
+def _port_open(port, timeout=0.5):
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def start_controller(binary, agents, extra_args=(), timeout=20,
+                     image_dir=None, attempts=3):
+    """Runs `binary` (novadock-controller) on 127.0.0.1:PORT (a free port;
+    it has no --port_file) with --agents=NAME=127.0.0.1:P,... from the dict
+    `agents` {name: port}, and waits until the port accepts connections.
+    Returns (process, port); process.novadock_log is its combined output.
+    Tries another port if the first was taken in between (up to
+    `attempts`). Stop it with stop_agent()."""
+    last_error = None
+    for _ in range(attempts):
+        work = tempfile.mkdtemp(prefix="ndc.", dir="/tmp")
+        log_path = os.path.join(work, "controller.log")
+        idir = image_dir or os.path.join(work, "images")
+        os.makedirs(idir, exist_ok=True)
+        port = free_loopback_port()
+        argv = [binary, "--listen=127.0.0.1:%d" % port,
+                "--agents=" + ",".join("%s=127.0.0.1:%d" % (n, p)
+                                        for n, p in sorted(agents.items())),
+                "--image_dir=" + idir] + list(extra_args)
+        log = open(log_path, "wb")
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log,
+                                stderr=subprocess.STDOUT, close_fds=True,
+                                start_new_session=True)
+        log.close()
+        proc.novadock_log = log_path
+        proc.novadock_workdir = work
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                break
+            if _port_open(port):
+                return proc, port
+            time.sleep(0.05)
+        last_error = "novadock-controller did not listen on %d within %ss " \
+                     "(rc=%s):\n%s" % (port, timeout, proc.poll(),
+                                       agent_log_tail(proc))
+        stop_agent(proc)
+    raise RuntimeError(last_error)
+
+
+stop_controller = stop_agent
+
+
+def build_nova_shim(dest, python=sys.executable):
+    """Builds the Nova shim tree (controller/nova_shim/build.sh) into
+    `dest` and makes it importable as nova.virt.novadock in this process
+    (nova is a regular package in dist-packages, so the tree's nova/virt is
+    appended to nova.virt.__path__). Returns dest."""
+    script = os.path.join(REPO_ROOT, "controller", "nova_shim", "build.sh")
+    out = subprocess.run(["sh", script, dest, python],
+                         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT, close_fds=True)
+    if out.returncode != 0:
+        raise RuntimeError("build.sh failed (%d):\n%s" %
+                           (out.returncode, out.stdout.decode(errors="replace")))
+    import nova.virt  # noqa: E402 (nova must come from dist-packages)
+    virt = os.path.join(dest, "nova", "virt")
+    if virt not in nova.virt.__path__:
+        nova.virt.__path__.append(virt)
+    return dest
