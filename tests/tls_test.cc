@@ -35,9 +35,12 @@
 #include "agent/agent_server.h"
 #include "agent/curl_docker_api.h"
 #include "agent/fake_docker_api.h"
+#include "controller/agent_connector.h"
+#include "controller/controller_server.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "novadock/v1/agent.grpc.pb.h"
+#include "novadock/v1/controller.grpc.pb.h"
 #include "proto/common/clock.h"
 #include "proto/common/server_security.h"
 #include "tests/dockerd_fixture.h"
@@ -628,6 +631,88 @@ TEST_F(DockerTlsTest, DaemonNotSignedByTrustedCaIsUnavailable) {
                    pki->Pki("agent-docker-key.pem")));
   Observed(s);
   EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable);
+}
+
+// The whole chain over mutual TLS with certificates from make-certs.sh:
+// client -> controller (TLS) -> agent (TLS, the controller's client cert).
+class ControllerTlsTest : public AgentTlsTest {
+ protected:
+  // `agent_client`: the certificate the controller shows agents.
+  void StartController(absl::string_view agent_client_dir = "",
+                       absl::string_view agent_client = "controller") {
+    const std::string dir = agent_client_dir.empty()
+                                ? pki->dir + "/pki"
+                                : std::string(agent_client_dir);
+    connector_ = std::make_unique<controller::GrpcAgentConnector>(TlsFiles{
+        pki->Pki("ca.pem"), absl::StrCat(dir, "/", agent_client, ".pem"),
+        absl::StrCat(dir, "/", agent_client, "-key.pem")});
+    controller::ControllerServerOptions options;
+    options.listen = "127.0.0.1:0";
+    options.tls = pki->Files(pki->Pki("ca.pem"), "agent");  // IP:127.0.0.1.
+    options.agents = {{kNode, absl::StrCat("127.0.0.1:", server_->port())}};
+    options.check_interval = absl::Hours(1);
+    options.registry.failure_threshold = 1;
+    auto c =
+        controller::ControllerServer::Start(*connector_, real_clock_, options);
+    ASSERT_TRUE(c.ok()) << c.status();
+    controller_ = *std::move(c);
+  }
+
+  grpc::Status ListNodes(const std::string& cert, const std::string& key) {
+    grpc::SslCredentialsOptions ssl;
+    ssl.pem_root_certs = Slurp(pki->Pki("ca.pem"));
+    ssl.pem_cert_chain = Slurp(cert);
+    ssl.pem_private_key = Slurp(key);
+    grpc::ChannelArguments args;
+    args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+    auto stub = novadock::v1::Controller::NewStub(grpc::CreateCustomChannel(
+        absl::StrCat("127.0.0.1:", controller_->port()),
+        grpc::SslCredentials(ssl), args));
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() +
+                     std::chrono::seconds(kRpcTimeoutSeconds));
+    nodes_.Clear();
+    return stub->ListNodes(&ctx, novadock::v1::ListNodesRequest(), &nodes_);
+  }
+
+  RealClock real_clock_;
+  std::unique_ptr<controller::GrpcAgentConnector> connector_;
+  std::unique_ptr<controller::ControllerServer> controller_;
+  novadock::v1::ListNodesResponse nodes_;
+};
+
+TEST_F(ControllerTlsTest, ClientControllerAndAgentAllOverMutualTls) {
+  StartServer("agent");
+  StartController();
+  grpc::Status s =
+      ListNodes(pki->Pki("agent-docker.pem"), pki->Pki("agent-docker-key.pem"));
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  ASSERT_EQ(nodes_.nodes_size(), 1);
+  // The controller reached the agent over mTLS: the check passed.
+  EXPECT_EQ(nodes_.nodes(0).state(), novadock::v1::NODE_STATE_ACTIVE);
+  EXPECT_EQ(nodes_.nodes(0).capacity().vcpus(), 2);
+}
+
+TEST_F(ControllerTlsTest, ClientFromAnotherCaIsRefusedByTheController) {
+  StartServer("agent");
+  StartController();
+  grpc::Status s =
+      ListNodes(pki->Other("intruder.pem"), pki->Other("intruder-key.pem"));
+  Observed(s);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE);
+}
+
+TEST_F(ControllerTlsTest, AgentRefusesAControllerWithoutItsCertificate) {
+  StartServer("agent");
+  // A controller whose agent connections carry another CA's certificate.
+  StartController(pki->dir + "/other", "intruder");
+  grpc::Status s =
+      ListNodes(pki->Pki("agent-docker.pem"), pki->Pki("agent-docker-key.pem"));
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  ASSERT_EQ(nodes_.nodes_size(), 1);
+  EXPECT_EQ(nodes_.nodes(0).state(), novadock::v1::NODE_STATE_FAILED);
+  EXPECT_GT(nodes_.nodes(0).consecutive_errors(), 0);
+  EXPECT_FALSE(nodes_.nodes(0).last_error().empty());
 }
 
 }  // namespace
