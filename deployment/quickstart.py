@@ -57,7 +57,9 @@ class Demo:
         self.args = args
         self.dockerd = None
         self.agent = None
+        self.controller = None
         self.stub = None
+        self.ctl = None
         self.uuid = None
 
     def docker_host(self):
@@ -79,14 +81,25 @@ class Demo:
         image = lib.import_busybox_image(sock, repo=DEMO_REPO, tag=DEMO_TAG)
         say("demo image %s built offline from busybox-static" % image)
         binary = os.environ.get("NOVADOCK_AGENT_BINARY", "build/agent/novadock-agent")
-        self.agent, port = lib.start_agent(binary, host, NODE)
-        self.address = "127.0.0.1:%d" % port
+        self.agent, agent_port = lib.start_agent(binary, host, NODE)
+        self.agent_address = "127.0.0.1:%d" % agent_port
         say("novadock-agent %s listening on %s (log %s)" %
-            (NODE, self.address, self.agent.novadock_log))
+            (NODE, self.agent_address, self.agent.novadock_log))
+        controller_binary = os.environ.get(
+            "NOVADOCK_CONTROLLER_BINARY", "build/controller/novadock-controller")
+        self.controller, port = lib.start_controller(
+            controller_binary, {NODE: agent_port},
+            extra_args=["--check_interval_seconds=2"])
+        self.address = "127.0.0.1:%d" % port
+        say("novadock-controller listening on %s over that agent (log %s)" %
+            (self.address, self.controller.novadock_log))
         import grpc
         s = lib.stubs()
         self.s = s
-        self.stub = s.agent_pb2_grpc.AgentStub(grpc.insecure_channel(self.address))
+        self.stub = s.agent_pb2_grpc.AgentStub(
+            grpc.insecure_channel(self.agent_address))
+        self.ctl = s.controller_pb2_grpc.ControllerStub(
+            grpc.insecure_channel(self.address))
         self.uuid = str(uuidlib.uuid4())
         req = s.agent_pb2.CreateInstanceRequest(
             uuid=self.uuid, name="instance-00000001",
@@ -96,9 +109,11 @@ class Demo:
             command=["/bin/sh", "-c",
                      "echo '%s'; i=0; while true; do i=$((i+1)); "
                      "echo tick $i; sleep 5; done" % BANNER])
-        inst = self.stub.CreateInstance(req, timeout=60)
-        say("booted instance %s as container %s: power state %s" %
-            (inst.uuid, inst.container_name,
+        inst = self.ctl.Spawn(s.controller_pb2.SpawnRequest(instance=req),
+                              timeout=120)
+        say("booted instance %s through the controller on node %s as "
+            "container %s: power state %s" %
+            (inst.uuid, inst.node, inst.container_name,
              s.types_pb2.PowerState.Name(inst.power_state)))
         console = b""
         for _ in range(50):
@@ -109,18 +124,30 @@ class Demo:
                 break
             time.sleep(0.1)
         say("console output:\n" + console.decode("utf-8", "replace"))
-        node = self.stub.GetNode(s.agent_pb2.GetNodeRequest(), timeout=10)
-        say("node %s: docker %s, %d vcpus, %d MiB, %d/%d instances" %
-            (node.name, node.docker_version, node.capacity.vcpus,
-             node.capacity.memory_mb, node.usage.instances,
-             node.capacity.instances))
+        for node in self.ctl.ListNodes(s.controller_pb2.ListNodesRequest(),
+                                       timeout=10).nodes:
+            say("node %s (%s): %s, docker %s, %d vcpus, %d MiB, %d/%d "
+                "instances" %
+                (node.name, node.address,
+                 s.controller_pb2.NodeState.Name(node.state),
+                 node.docker_version, node.capacity.vcpus,
+                 node.capacity.memory_mb, node.usage.instances,
+                 node.capacity.instances))
         return BANNER.encode() in console and inst.power_state == \
             s.types_pb2.POWER_STATE_RUNNING
 
     def explain(self):
-        a = self.address
+        a = self.agent_address
+        c = self.address
         print("""
-Explore it with grpcurl (server reflection is on):
+Explore it with grpcurl (server reflection is on). The controller:
+  grpcurl -plaintext %(c)s list
+  grpcurl -plaintext %(c)s novadock.v1.Controller/ListNodes
+  grpcurl -plaintext %(c)s novadock.v1.Controller/ListInstances
+  grpcurl -plaintext -d '{"name": "compute-docker-1"}' %(c)s novadock.v1.Controller/DrainNode
+  grpcurl -plaintext -d '{"after_sequence": 0, "wait_ms": 10000}' %(c)s novadock.v1.Controller/PollEvents
+  grpcurl -plaintext %(c)s novadock.v1.Controller/WatchEvents
+The agent of node compute-docker-1:
   grpcurl -plaintext %(a)s list
   grpcurl -plaintext %(a)s describe novadock.v1.Agent
   grpcurl -plaintext %(a)s grpc.health.v1.Health/Check
@@ -130,16 +157,19 @@ Explore it with grpcurl (server reflection is on):
   grpcurl -plaintext -d '{"uuid": "%(u)s"}' %(a)s novadock.v1.Agent/PauseInstance
   grpcurl -plaintext %(a)s novadock.v1.Agent/WatchEvents
 Ctrl-C (or deployment/quickstart.sh --down) stops the demo and removes it.
-""" % {"a": a, "u": self.uuid}, flush=True)
+""" % {"a": a, "c": c, "u": self.uuid}, flush=True)
 
     def teardown(self):
-        if self.stub is not None and self.uuid is not None:
+        if self.ctl is not None and self.uuid is not None:
             try:
-                self.stub.DeleteInstance(self.s.agent_pb2.DeleteInstanceRequest(
+                self.ctl.Destroy(self.s.controller_pb2.InstanceCallRequest(
                     uuid=self.uuid, grace_period_seconds=1), timeout=60)
                 say("deleted instance %s" % self.uuid)
             except Exception as e:  # Report and carry on cleaning up.
                 say("could not delete instance %s: %s" % (self.uuid, e))
+        if self.controller is not None:
+            lib.stop_agent(self.controller)
+            say("stopped novadock-controller")
         if self.agent is not None:
             lib.stop_agent(self.agent)
             say("stopped novadock-agent")

@@ -35,7 +35,8 @@ import types
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
 PROTO_ROOT = os.path.join(REPO_ROOT, "proto")
-NOVADOCK_PROTOS = ("novadock/v1/types.proto", "novadock/v1/agent.proto")
+NOVADOCK_PROTOS = ("novadock/v1/types.proto", "novadock/v1/agent.proto",
+                   "novadock/v1/controller.proto")
 HEALTH_PROTO = "grpc/health/v1/health.proto"
 
 TEST_IMAGE_REPO = "novadock-test"
@@ -117,7 +118,8 @@ def _alias_package(name, path):
 
 def stubs(build_dir=None):
     """Returns a namespace with types_pb2, agent_pb2, agent_pb2_grpc,
-    health_pb2 and health_pb2_grpc for this checkout's protos."""
+    controller_pb2, controller_pb2_grpc, health_pb2 and health_pb2_grpc for
+    this checkout's protos."""
     out = generate_stubs(PROTO_ROOT, NOVADOCK_PROTOS + (HEALTH_PROTO,),
                          build_dir)
     # The generated health modules live in package grpc.health.v1, inside
@@ -134,6 +136,9 @@ def stubs(build_dir=None):
     ns.types_pb2 = importlib.import_module("novadock.v1.types_pb2")
     ns.agent_pb2 = importlib.import_module("novadock.v1.agent_pb2")
     ns.agent_pb2_grpc = importlib.import_module("novadock.v1.agent_pb2_grpc")
+    ns.controller_pb2 = importlib.import_module("novadock.v1.controller_pb2")
+    ns.controller_pb2_grpc = importlib.import_module(
+        "novadock.v1.controller_pb2_grpc")
     ns.health_pb2 = importlib.import_module("grpc.health.v1.health_pb2")
     ns.health_pb2_grpc = importlib.import_module(
         "grpc.health.v1.health_pb2_grpc")
