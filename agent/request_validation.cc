@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "proto/common/status_macros.h"
+#include "proto/common/uuid.h"
 
 namespace novadock::agent {
 namespace {
@@ -237,16 +238,7 @@ absl::Status ValidateMetadata(
 
 absl::Status ValidateUuid(absl::string_view field, absl::string_view value) {
   if (value.empty()) return Invalid(field, "required (a Nova instance uuid)");
-  static constexpr int kGroups[] = {8, 4, 4, 4, 12};
-  size_t pos = 0;
-  bool ok = value.size() == 36;
-  for (int g = 0; ok && g < 5; ++g) {
-    for (int k = 0; k < kGroups[g]; ++k, ++pos) {
-      char c = value[pos];
-      ok = ok && ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'));
-    }
-    if (g < 4) ok = ok && value[pos++] == '-';
-  }
+  const bool ok = IsLowercaseUuid(value);
   if (!ok) {
     return Invalid(field,
                    "must be a lowercase uuid like "

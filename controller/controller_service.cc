@@ -15,6 +15,7 @@
 #include "proto/common/grpc_status.h"
 #include "proto/common/log.h"
 #include "proto/common/status_macros.h"
+#include "proto/common/uuid.h"
 
 namespace novadock::controller {
 namespace {
@@ -33,22 +34,8 @@ void SetDeadline(grpc::ClientContext* ctx, absl::Duration timeout) {
                     absl::ToChronoMilliseconds(timeout));
 }
 
-bool IsUuid(absl::string_view s) {
-  if (s.size() != 36) return false;
-  for (size_t i = 0; i < s.size(); ++i) {
-    const bool dash = i == 8 || i == 13 || i == 18 || i == 23;
-    const char c = s[i];
-    if (dash ? c != '-'
-             : !absl::ascii_isxdigit(static_cast<unsigned char>(c)) ||
-                   absl::ascii_isupper(static_cast<unsigned char>(c))) {
-      return false;
-    }
-  }
-  return true;
-}
-
 absl::Status CheckUuid(absl::string_view field, absl::string_view uuid) {
-  if (!IsUuid(uuid)) {
+  if (!IsLowercaseUuid(uuid)) {
     return absl::InvalidArgumentError(
         absl::StrCat(field, ": must be a lowercase uuid"));
   }

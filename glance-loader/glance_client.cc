@@ -17,6 +17,7 @@
 #include "absl/strings/str_replace.h"
 #include "absl/strings/strip.h"
 #include "proto/common/status_macros.h"
+#include "proto/common/uuid.h"
 #include "rapidjson/document.h"
 
 namespace novadock::loader {
@@ -275,18 +276,7 @@ const std::set<std::string>& BaseProperties() {
 
 }  // namespace
 
-bool IsGlanceImageId(absl::string_view id) {
-  if (id.size() != 36) return false;
-  for (size_t i = 0; i < id.size(); ++i) {
-    const char c = id[i];
-    if (i == 8 || i == 13 || i == 18 || i == 23) {
-      if (c != '-') return false;
-    } else if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) {
-      return false;
-    }
-  }
-  return true;
-}
+bool IsGlanceImageId(absl::string_view id) { return IsLowercaseUuid(id); }
 
 absl::Status ValidateGlanceImageId(absl::string_view id) {
   if (IsGlanceImageId(id)) return absl::OkStatus();

@@ -14,24 +14,11 @@
 #include "glance-loader/hashing.h"
 #include "proto/common/log.h"
 #include "proto/common/status_macros.h"
+#include "proto/common/unique_fd.h"
+#include "proto/common/uuid.h"
 
 namespace novadock::loader {
 namespace {
-
-// A file descriptor closed on destruction.
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) close(fd_);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int get() const { return fd_; }
-
- private:
-  const int fd_;
-};
 
 absl::Status ErrnoStatus(const std::string& what, int err) {
   std::string message = absl::StrCat(what, ": ", std::strerror(err));
@@ -52,18 +39,6 @@ bool IsDockerReference(absl::string_view ref) {
   return absl::ascii_isalnum(static_cast<unsigned char>(ref[0]));
 }
 
-bool IsUuid(absl::string_view s) {
-  if (s.size() != 36) return false;
-  for (size_t i = 0; i < s.size(); ++i) {
-    const bool dash = i == 8 || i == 13 || i == 18 || i == 23;
-    const char c = s[i];
-    if (dash ? c != '-' : !((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) {
-      return false;
-    }
-  }
-  return true;
-}
-
 std::string FlightKey(const ImageRequest& r) {
   return r.glance_id.empty() ? "name:" + r.name : "glance:" + r.glance_id;
 }
@@ -77,7 +52,7 @@ std::string GlanceIdFromFileName(absl::string_view file_name) {
       !absl::ConsumeSuffix(&stem, ".tgz")) {
     return "";
   }
-  return IsUuid(stem) ? std::string(stem) : "";
+  return IsLowercaseUuid(stem) ? std::string(stem) : "";
 }
 
 // One resolve in progress; waiters read `result` once `done`.
@@ -223,7 +198,7 @@ absl::StatusOr<LoadedImage> ImageLoader::LoadFile(
 absl::StatusOr<LoadedImage> ImageLoader::Stream(const std::string& path,
                                                 const ArchiveInfo& info,
                                                 const ProgressFn& progress) {
-  Fd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (fd.get() < 0) return ErrnoStatus("open " + path, errno);
   StreamingHasher hasher(HashAlgorithm::kSha256);
   int64_t done = 0;

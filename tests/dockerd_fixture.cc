@@ -34,6 +34,7 @@
 #include "gtest/gtest.h"
 #include "proto/common/clock.h"
 #include "proto/common/log.h"
+#include "proto/common/unique_fd.h"
 
 extern char** environ;
 
@@ -57,21 +58,6 @@ constexpr const char* kChildPath =
 absl::Status ErrnoStatus(absl::string_view what) {
   return absl::InternalError(absl::StrCat(what, ": ", std::strerror(errno)));
 }
-
-// A file descriptor closed on destruction.
-class UniqueFd {
- public:
-  explicit UniqueFd(int fd) : fd_(fd) {}
-  ~UniqueFd() {
-    if (fd_ >= 0) close(fd_);
-  }
-  UniqueFd(const UniqueFd&) = delete;
-  UniqueFd& operator=(const UniqueFd&) = delete;
-  int get() const { return fd_; }
-
- private:
-  const int fd_;
-};
 
 std::string FindDockerd() {
   for (const char* path : kDockerdCandidates) {

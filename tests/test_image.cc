@@ -15,6 +15,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "proto/common/unique_fd.h"
 
 namespace novadock::testing {
 namespace {
@@ -37,20 +38,6 @@ struct ArchiveWriteFree {
 };
 struct EntryFree {
   void operator()(archive_entry* e) const { archive_entry_free(e); }
-};
-// A file descriptor closed on destruction.
-class UniqueFd {
- public:
-  explicit UniqueFd(int fd) : fd_(fd) {}
-  ~UniqueFd() {
-    if (fd_ >= 0) close(fd_);
-  }
-  UniqueFd(const UniqueFd&) = delete;
-  UniqueFd& operator=(const UniqueFd&) = delete;
-  int get() const { return fd_; }
-
- private:
-  const int fd_;
 };
 
 la_ssize_t AppendToString(archive* /*a*/, void* out, const void* data,
