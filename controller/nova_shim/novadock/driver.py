@@ -249,7 +249,6 @@ class NovaDockDriver(driver.ComputeDriver):
             'numa_topology': None,
             'supported_instances': [(arch, obj_fields.HVType.DOCKER,
                                      obj_fields.VMMode.EXE)],
-            'pci_passthrough_devices': None,
         }
 
     def update_provider_tree(self, provider_tree, nodename, allocations=None):
