@@ -10,15 +10,18 @@ Everything it starts is stopped again on Ctrl-C, SIGTERM, --check's end or
 import argparse
 import json
 import os
+import shutil
 import signal
+import subprocess
 import sys
+import tempfile
 import time
-import uuid as uuidlib
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "..", "tests", "py"))
 import novadock_testlib as lib  # noqa: E402
 
+HERE = os.path.dirname(os.path.abspath(__file__))
 STATE_FILE = "/tmp/novadock-quickstart.json"
 NODE = "compute-docker-1"
 DEMO_REPO, DEMO_TAG = "novadock-demo", "busybox"
@@ -58,6 +61,7 @@ class Demo:
         self.dockerd = None
         self.agent = None
         self.controller = None
+        self.image_dir = None
         self.stub = None
         self.ctl = None
         self.uuid = None
@@ -78,10 +82,25 @@ class Demo:
         if not host.startswith("unix://"):
             raise SystemExit("--docker-host must be unix:///path for the demo")
         sock = host[len("unix://"):]
+        # The demo image as operators ship images to nodes: a docker-save
+        # archive in the node's image directory, not (yet) in Docker.
         image = lib.import_busybox_image(sock, repo=DEMO_REPO, tag=DEMO_TAG)
-        say("demo image %s built offline from busybox-static" % image)
+        api = "/v" + lib.docker_api_version(sock)
+        status, archive = lib.docker_request(
+            sock, "GET", "%s/images/%s/get" % (api, image), timeout=120)
+        if status != 200:
+            raise SystemExit("docker save %s: HTTP %d" % (image, status))
+        self.image_dir = tempfile.mkdtemp(prefix="ndq-images.", dir="/tmp")
+        with open(os.path.join(self.image_dir, "demo-busybox.tar"), "wb") as f:
+            f.write(archive)
+        lib.docker_request(sock, "DELETE",
+                           "%s/images/%s?force=1" % (api, image))
+        say("demo image %s built offline from busybox-static, saved as %s "
+            "and removed from Docker: the agent loads it when Nova boots it" %
+            (image, os.path.join(self.image_dir, "demo-busybox.tar")))
         binary = os.environ.get("NOVADOCK_AGENT_BINARY", "build/agent/novadock-agent")
-        self.agent, agent_port = lib.start_agent(binary, host, NODE)
+        self.agent, agent_port = lib.start_agent(binary, host, NODE,
+                                                 image_dir=self.image_dir)
         self.agent_address = "127.0.0.1:%d" % agent_port
         say("novadock-agent %s listening on %s (log %s)" %
             (NODE, self.agent_address, self.agent.novadock_log))
@@ -100,19 +119,26 @@ class Demo:
             grpc.insecure_channel(self.agent_address))
         self.ctl = s.controller_pb2_grpc.ControllerStub(
             grpc.insecure_channel(self.address))
-        self.uuid = str(uuidlib.uuid4())
-        req = s.agent_pb2.CreateInstanceRequest(
-            uuid=self.uuid, name="instance-00000001",
-            image=s.types_pb2.ImageRef(name=image),
-            flavor=s.types_pb2.Flavor(name="m1.tiny", memory_mb=64, vcpus=1,
-                                      disk_gb=1),
-            command=["/bin/sh", "-c",
-                     "echo '%s'; i=0; while true; do i=$((i+1)); "
-                     "echo tick $i; sleep 5; done" % BANNER])
-        inst = self.ctl.Spawn(s.controller_pb2.SpawnRequest(instance=req),
-                              timeout=120)
-        say("booted instance %s through the controller on node %s as "
-            "container %s: power state %s" %
+        # Boot through the Nova shim path: nova.virt.novadock loaded by
+        # Nova's own driver loader, spawn() with real Nova objects.
+        command = ("echo '%s'; i=0; while true; do i=$((i+1)); "
+                   "echo tick $i; sleep 5; done" % BANNER)
+        boot = subprocess.run(
+            ["/usr/bin/python3", os.path.join(HERE, "nova_boot.py"),
+             "--controller", self.address, "--node", NODE, "--image", image,
+             "--command", command],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, timeout=300, check=False)
+        lines = boot.stdout.decode("utf-8", "replace").strip().splitlines()
+        for line in lines[:-1]:
+            say(line)
+        if boot.returncode != 0 or not lines:
+            raise SystemExit("boot through the Nova shim failed:\n" +
+                             boot.stderr.decode("utf-8", "replace")[-3000:])
+        self.uuid = lines[-1].strip()
+        inst = self.ctl.GetInstance(
+            s.controller_pb2.InstanceCallRequest(uuid=self.uuid), timeout=30)
+        say("instance %s runs on node %s as container %s: power state %s" %
             (inst.uuid, inst.node, inst.container_name,
              s.types_pb2.PowerState.Name(inst.power_state)))
         console = b""
@@ -175,6 +201,8 @@ Ctrl-C (or deployment/quickstart.sh --down) stops the demo and removes it.
             say("stopped novadock-agent")
         if self.dockerd is not None:
             self.dockerd.stop()
+        if self.image_dir is not None:
+            shutil.rmtree(self.image_dir, ignore_errors=True)
             say("stopped the private dockerd")
 
 
