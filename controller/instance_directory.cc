@@ -49,6 +49,11 @@ std::vector<std::string> InstanceDirectory::Rebuild() {
       continue;
     }
     listed_.insert(nodes[i].first);
+    // The node's list is complete: entries for it that it no longer has
+    // (deleted behind the controller's back) go.
+    absl::erase_if(node_of_, [&](const auto& entry) {
+      return entry.second == nodes[i].first;
+    });
     for (const novadock::v1::Instance& inst : lists[i]->instances()) {
       node_of_[inst.uuid()] = nodes[i].first;
     }
