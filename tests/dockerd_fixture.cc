@@ -35,6 +35,7 @@
 #include "proto/common/clock.h"
 #include "proto/common/log.h"
 #include "proto/common/unique_fd.h"
+#include "tests/shared_fixture.h"
 
 extern char** environ;
 
@@ -543,49 +544,10 @@ std::string DockerdFixture::LogTail() const {
 // ------------------------------------------------------------
 
 namespace {
-
-ABSL_CONST_INIT absl::Mutex shared_mu(absl::kConstInit);  // Guards the below.
-bool shared_started ABSL_GUARDED_BY(shared_mu) = false;
-DockerdFixture* shared_fixture ABSL_GUARDED_BY(shared_mu) = nullptr;
-std::string* shared_error ABSL_GUARDED_BY(shared_mu) = nullptr;
-
-// Stops the shared dockerd after the last test.
-class SharedDockerdEnvironment : public ::testing::Environment {
- public:
-  void TearDown() override {
-    absl::MutexLock lock(&shared_mu);
-    if (shared_fixture == nullptr) return;
-    absl::Status s = shared_fixture->Stop();
-    EXPECT_TRUE(s.ok()) << "stopping the shared dockerd: " << s;
-    delete shared_fixture;
-    shared_fixture = nullptr;
-  }
-};
-
-[[maybe_unused]] ::testing::Environment* const shared_environment =
-    ::testing::AddGlobalTestEnvironment(new SharedDockerdEnvironment);
-
+SharedFixture<DockerdFixture> shared_dockerd("dockerd");
 }  // namespace
 
-DockerdFixture* SharedDockerd() {
-  absl::MutexLock lock(&shared_mu);
-  if (!shared_started) {
-    shared_started = true;
-    auto fixture = std::make_unique<DockerdFixture>();
-    absl::Status s = fixture->Start();
-    if (s.ok()) {
-      shared_fixture = fixture.release();
-    } else {
-      shared_error = new std::string(s.ToString());
-      // `fixture` is destroyed here, which stops and removes what started.
-    }
-  }
-  if (shared_fixture == nullptr) {
-    ADD_FAILURE() << "cannot start the test dockerd: "
-                  << (shared_error != nullptr ? *shared_error : "stopped");
-  }
-  return shared_fixture;
-}
+DockerdFixture* SharedDockerd() { return shared_dockerd.Get(); }
 
 // ---- Raw requests
 // -------------------------------------------------------------

@@ -30,6 +30,7 @@
 #include "absl/synchronization/mutex.h"
 #include "gtest/gtest.h"
 #include "proto/common/clock.h"
+#include "tests/shared_fixture.h"
 
 extern char** environ;
 
@@ -592,50 +593,15 @@ absl::Status GlanceFixture::UploadImageFile(absl::string_view id,
 // -------------------------------------------------------------
 
 namespace {
-
-ABSL_CONST_INIT absl::Mutex shared_mu(absl::kConstInit);  // Guards the below.
-bool shared_started ABSL_GUARDED_BY(shared_mu) = false;
-GlanceFixture* shared_fixture ABSL_GUARDED_BY(shared_mu) = nullptr;
-std::string* shared_error ABSL_GUARDED_BY(shared_mu) = nullptr;
-
-// Stops the shared glance-api after the last test.
-class SharedGlanceEnvironment : public ::testing::Environment {
- public:
-  void TearDown() override {
-    absl::MutexLock lock(&shared_mu);
-    if (shared_fixture == nullptr) return;
-    absl::Status s = shared_fixture->Stop();
-    EXPECT_TRUE(s.ok()) << "stopping the shared glance-api: " << s;
-    delete shared_fixture;
-    shared_fixture = nullptr;
-  }
-};
-
-[[maybe_unused]] ::testing::Environment* const shared_environment =
-    ::testing::AddGlobalTestEnvironment(new SharedGlanceEnvironment);
-
+SharedFixture<GlanceFixture> shared_glance("glance-api");
 }  // namespace
 
 GlanceFixture* SharedGlance() {
-  absl::MutexLock lock(&shared_mu);
-  if (!shared_started) {
-    shared_started = true;
-    auto fixture = std::make_unique<GlanceFixture>();
-    absl::Status s = fixture->Start();
-    if (s.ok()) {
-      std::fprintf(stderr, "glance fixture: %s up in %s\n",
-                   fixture->endpoint().c_str(),
-                   absl::FormatDuration(fixture->start_duration()).c_str());
-      shared_fixture = fixture.release();
-    } else {
-      shared_error = new std::string(s.ToString());
-    }
-  }
-  if (shared_fixture == nullptr) {
-    ADD_FAILURE() << "cannot start the test glance-api: "
-                  << (shared_error != nullptr ? *shared_error : "stopped");
-  }
-  return shared_fixture;
+  return shared_glance.Get([](GlanceFixture& glance) {
+    std::fprintf(stderr, "glance fixture: %s up in %s\n",
+                 glance.endpoint().c_str(),
+                 absl::FormatDuration(glance.start_duration()).c_str());
+  });
 }
 
 }  // namespace novadock::testing
