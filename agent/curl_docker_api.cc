@@ -389,6 +389,15 @@ absl::StatusOr<std::string> CurlDockerApi::Perform(const Request& request) {
   return std::move(transfer.body);
 }
 
+template <typename T>
+absl::StatusOr<T> CurlDockerApi::PerformParsed(
+    const Request& request, absl::StatusOr<T> (*parse)(absl::string_view)) {
+  NOVADOCK_ASSIGN_OR_RETURN(const std::string body, Perform(request));
+  absl::StatusOr<T> parsed = parse(body);
+  if (!parsed.ok()) return Annotate(parsed.status(), request.op);
+  return parsed;
+}
+
 absl::StatusOr<std::string> CurlDockerApi::Path(absl::string_view path) {
   std::string version;
   {
@@ -443,10 +452,7 @@ absl::StatusOr<DockerVersion> CurlDockerApi::Version() {
   request.op = "docker version";
   NOVADOCK_ASSIGN_OR_RETURN(request.path, Path("/version"));
   request.timeout = options_.request_timeout;
-  NOVADOCK_ASSIGN_OR_RETURN(const std::string body, Perform(request));
-  absl::StatusOr<DockerVersion> version = ParseVersion(body);
-  if (!version.ok()) return Annotate(version.status(), request.op);
-  return version;
+  return PerformParsed(request, &ParseVersion);
 }
 
 absl::StatusOr<DockerInfo> CurlDockerApi::Info() {
@@ -454,10 +460,7 @@ absl::StatusOr<DockerInfo> CurlDockerApi::Info() {
   request.op = "docker info";
   NOVADOCK_ASSIGN_OR_RETURN(request.path, Path("/info"));
   request.timeout = options_.request_timeout;
-  NOVADOCK_ASSIGN_OR_RETURN(const std::string body, Perform(request));
-  absl::StatusOr<DockerInfo> info = ParseInfo(body);
-  if (!info.ok()) return Annotate(info.status(), request.op);
-  return info;
+  return PerformParsed(request, &ParseInfo);
 }
 
 absl::StatusOr<ImageDetails> CurlDockerApi::InspectImage(
@@ -467,10 +470,7 @@ absl::StatusOr<ImageDetails> CurlDockerApi::InspectImage(
   NOVADOCK_ASSIGN_OR_RETURN(
       request.path, Path(absl::StrCat("/images/", UrlEscape(ref), "/json")));
   request.timeout = options_.request_timeout;
-  NOVADOCK_ASSIGN_OR_RETURN(const std::string body, Perform(request));
-  absl::StatusOr<ImageDetails> image = ParseImageInspect(body);
-  if (!image.ok()) return Annotate(image.status(), request.op);
-  return image;
+  return PerformParsed(request, &ParseImageInspect);
 }
 
 absl::Status CurlDockerApi::TagImage(absl::string_view ref,
@@ -488,10 +488,7 @@ absl::StatusOr<std::vector<ImageDetails>> CurlDockerApi::ListImages() {
   request.op = "docker list images";
   NOVADOCK_ASSIGN_OR_RETURN(request.path, Path("/images/json"));
   request.timeout = options_.request_timeout;
-  NOVADOCK_ASSIGN_OR_RETURN(const std::string body, Perform(request));
-  absl::StatusOr<std::vector<ImageDetails>> images = ParseImageList(body);
-  if (!images.ok()) return Annotate(images.status(), request.op);
-  return images;
+  return PerformParsed(request, &ParseImageList);
 }
 
 absl::StatusOr<std::vector<std::string>> CurlDockerApi::LoadImage(
@@ -502,10 +499,7 @@ absl::StatusOr<std::vector<std::string>> CurlDockerApi::LoadImage(
   NOVADOCK_ASSIGN_OR_RETURN(request.path, Path("/images/load?quiet=1"));
   request.timeout = absl::InfiniteDuration();
   request.upload = &source;
-  NOVADOCK_ASSIGN_OR_RETURN(const std::string body, Perform(request));
-  absl::StatusOr<std::vector<std::string>> loaded = ParseLoadStream(body);
-  if (!loaded.ok()) return Annotate(loaded.status(), request.op);
-  return loaded;
+  return PerformParsed(request, &ParseLoadStream);
 }
 
 absl::Status CurlDockerApi::RemoveImage(absl::string_view ref, bool force) {
@@ -532,10 +526,7 @@ absl::StatusOr<std::string> CurlDockerApi::CommitContainer(
                                       "&tag=", UrlEscape(tag), "&pause=true")));
   request.body = BuildCommitBody(labels);
   request.timeout = options_.request_timeout;
-  NOVADOCK_ASSIGN_OR_RETURN(const std::string body, Perform(request));
-  absl::StatusOr<std::string> image_id = ParseCommitResponse(body);
-  if (!image_id.ok()) return Annotate(image_id.status(), request.op);
-  return image_id;
+  return PerformParsed(request, &ParseCommitResponse);
 }
 
 absl::Status CurlDockerApi::SaveImage(absl::string_view ref,
@@ -561,10 +552,7 @@ absl::StatusOr<std::string> CurlDockerApi::CreateContainer(
   request.body = BuildCreateContainerBody(spec);
   request.timeout = options_.request_timeout;
   request.create_container = true;
-  NOVADOCK_ASSIGN_OR_RETURN(const std::string body, Perform(request));
-  absl::StatusOr<std::string> id = ParseCreateResponse(body);
-  if (!id.ok()) return Annotate(id.status(), request.op);
-  return id;
+  return PerformParsed(request, &ParseCreateResponse);
 }
 
 absl::Status CurlDockerApi::StartContainer(absl::string_view id) {
@@ -637,10 +625,7 @@ absl::StatusOr<ContainerDetails> CurlDockerApi::InspectContainer(
   NOVADOCK_ASSIGN_OR_RETURN(
       request.path, Path(absl::StrCat("/containers/", UrlEscape(id), "/json")));
   request.timeout = options_.request_timeout;
-  NOVADOCK_ASSIGN_OR_RETURN(const std::string body, Perform(request));
-  absl::StatusOr<ContainerDetails> details = ParseContainerInspect(body);
-  if (!details.ok()) return Annotate(details.status(), request.op);
-  return details;
+  return PerformParsed(request, &ParseContainerInspect);
 }
 
 absl::StatusOr<std::vector<ContainerSummary>> CurlDockerApi::ListContainers(
@@ -653,10 +638,7 @@ absl::StatusOr<std::vector<ContainerSummary>> CurlDockerApi::ListContainers(
   }
   NOVADOCK_ASSIGN_OR_RETURN(request.path, Path(path));
   request.timeout = options_.request_timeout;
-  NOVADOCK_ASSIGN_OR_RETURN(const std::string body, Perform(request));
-  absl::StatusOr<std::vector<ContainerSummary>> list = ParseContainerList(body);
-  if (!list.ok()) return Annotate(list.status(), request.op);
-  return list;
+  return PerformParsed(request, &ParseContainerList);
 }
 
 absl::Status CurlDockerApi::ContainerLogs(absl::string_view id,
@@ -692,10 +674,7 @@ absl::StatusOr<ContainerStats> CurlDockerApi::ContainerStatsOnce(
                             Path(absl::StrCat("/containers/", UrlEscape(id),
                                               "/stats?stream=0&one-shot=1")));
   request.timeout = options_.request_timeout;
-  NOVADOCK_ASSIGN_OR_RETURN(const std::string body, Perform(request));
-  absl::StatusOr<ContainerStats> stats = ParseContainerStats(body);
-  if (!stats.ok()) return Annotate(stats.status(), request.op);
-  return stats;
+  return PerformParsed(request, &ParseContainerStats);
 }
 
 absl::Status CurlDockerApi::StreamEvents(const Filters& filters,

@@ -120,6 +120,10 @@ class CurlDockerApi final : public DockerApi {
   // Runs one request; returns the 2xx body (empty when streamed), or the
   // mapped error.
   [[nodiscard]] absl::StatusOr<std::string> Perform(const Request& request);
+  // Perform, then `parse` the body; a parse error names the operation.
+  template <typename T>
+  [[nodiscard]] absl::StatusOr<T> PerformParsed(
+      const Request& request, absl::StatusOr<T> (*parse)(absl::string_view));
   void ConfigureHandle(CURL* easy, const Request& request,
                        const std::string& url, struct curl_slist* headers,
                        char* error_buffer);
