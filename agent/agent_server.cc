@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "grpc/health/v1/health.pb.h"
 #include "proto/common/log.h"
+#include "proto/common/server_builder.h"
 #include "proto/common/status_macros.h"
 
 namespace novadock::agent {
@@ -78,13 +79,7 @@ absl::StatusOr<std::unique_ptr<AgentServer>> AgentServer::Start(
   grpc::ServerBuilder builder;
   builder.AddListeningPort(agent->options_.listen, credentials, &agent->port_);
   builder.RegisterService(&agent->service_);
-  // Clients (the controller's agent channels, the shim) send keepalive
-  // pings every 30 s on idle streams such as WatchEvents; accept them
-  // rather than answering GOAWAY "too_many_pings".
-  builder.AddChannelArgument(
-      GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 10000);
-  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
-  builder.SetMaxReceiveMessageSize(agent->options_.max_receive_bytes);
+  ApplyServerDefaults(builder, agent->options_.max_receive_bytes);
   agent->server_ = builder.BuildAndStart();
   if (agent->server_ == nullptr || agent->port_ == 0) {
     return absl::UnavailableError(

@@ -139,6 +139,19 @@ class AgentServiceTest : public ::testing::Test {
   std::unique_ptr<novadock::v1::Agent::Stub> stub_;
 };
 
+TEST_F(AgentServiceTest, SecondAgentOnATakenPortFailsToStart) {
+  // Without SO_REUSEPORT off, gRPC would start the second server and split
+  // connections between two agents.
+  AgentServerOptions options;
+  options.listen = absl::StrCat("127.0.0.1:", server_->port());
+  options.runner.node_name = "other";
+  options.runner.image_dir = image_dir_;
+  auto second = AgentServer::Start(docker_, clock_, options);
+  ASSERT_FALSE(second.ok());
+  EXPECT_EQ(second.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(second.status().message(), HasSubstr(options.listen));
+}
+
 TEST_F(AgentServiceTest, CreateStartsContainerWithLabelsLimitsAndSafeDefaults) {
   Instance inst;
   ASSERT_TRUE(Create(Request(), &inst).ok());

@@ -413,6 +413,12 @@ absl::StatusOr<Reservation> NodeRegistry::Reserve(
         absl::StrAppend(&why, "; ", node.last_error);
       return absl::FailedPreconditionError(why);
     }
+    if (!node.has_checked) {
+      return absl::UnavailableError(absl::StrCat(
+          "node ", node_name,
+          " has not answered a check yet, so its capacity is unknown",
+          node.last_error.empty() ? "" : "; ", node.last_error));
+    }
     if (!FitsLocked(node, flavor)) {
       return absl::ResourceExhaustedError(absl::StrCat(
           "node ", node_name, " has no room for ", flavor.memory_mb(),
@@ -442,10 +448,16 @@ absl::StatusOr<NodeRegistry::Node*> NodeRegistry::PlaceLocked(
                            n.name);
   };
   int active = 0;
+  int unchecked = 0;
   const Node* most_free = nullptr;
   for (const auto& [name, node] : nodes_) {
     if (node->state != novadock::v1::NODE_STATE_ACTIVE) continue;
     ++active;
+    // Capacity is unknown until the node answers a check.
+    if (!node->has_checked) {
+      ++unchecked;
+      continue;
+    }
     if (most_free == nullptr || key(*node) < key(*most_free)) {
       most_free = node.get();
     }
@@ -461,7 +473,10 @@ absl::StatusOr<NodeRegistry::Node*> NodeRegistry::PlaceLocked(
   return absl::ResourceExhaustedError(absl::StrCat(
       "no ACTIVE node has room for ", flavor.memory_mb(), " MB memory, ",
       flavor.disk_gb(), " GB disk and a slot (flavor ", flavor.name(),
-      "): ", best_offer, "; ", active, " of ", nodes_.size(), " nodes ACTIVE"));
+      "): ", best_offer, "; ", active, " of ", nodes_.size(), " nodes ACTIVE",
+      unchecked == 0 ? ""
+                     : absl::StrCat(", ", unchecked,
+                                    " of them not answering checks yet")));
 }
 
 bool NodeRegistry::FitsLocked(const Node& node,

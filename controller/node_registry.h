@@ -6,7 +6,8 @@
 // consecutive failed checks or calls, back to ACTIVE (or DRAINING/DRAINED)
 // by itself when a check passes again.
 //
-// Placement (Reserve with no node): among ACTIVE nodes whose free memory
+// Placement (Reserve with no node): among ACTIVE nodes that have answered a
+// check at least once (capacity is unknown before) and whose free memory
 // (capacity - usage - reserved) and free slots fit the flavor, the one with
 // the most free memory after placing; ties broken by the fewest instances,
 // then by name — spreading load, unlike the seeds' "oldest usable host",
@@ -116,6 +117,7 @@ class NodeRegistry {
   // (capacity - usage - reserved; disk only if the agent reports capacity)
   // hold the flavor and a slot is free. NOT_FOUND: unknown node.
   // FAILED_PRECONDITION: the node is DRAINING/DRAINED/FAILED.
+  // UNAVAILABLE: the named node has not answered a check yet.
   // RESOURCE_EXHAUSTED: no (or not that) node has room; the message says
   // what was asked and the best offer. INVALID_ARGUMENT: negative sizes.
   [[nodiscard]] absl::StatusOr<Reservation> Reserve(

@@ -381,6 +381,29 @@ TEST_F(NodeRegistryTest, StoppedAgentCountsAsFailures) {
   EXPECT_THAT(s.last_error(), HasSubstr("UNAVAILABLE"));
 }
 
+TEST_F(NodeRegistryTest, NodeThatNeverAnsweredIsNotPlacedOn) {
+  FakeAgent& big = AddAgent("big", 8192);
+  AddAgent("small", 2048);
+  registry_ =
+      std::make_unique<NodeRegistry>(connector_, clock_, RegistryOptions{});
+  ASSERT_TRUE(registry_->SetAgents(Entries()).ok());
+  big.Stop();  // Larger, but never answers.
+  registry_->CheckAll();
+  // Below the failure threshold the silent node is still ACTIVE, but its
+  // capacity is unknown: placement must not use it.
+  ASSERT_EQ(Status("big").state(), novadock::v1::NODE_STATE_ACTIVE);
+  EXPECT_EQ(Place(1024), "small");
+  absl::StatusOr<Reservation> r = registry_->Reserve("", "u2", Flavor(4096));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(r.status().message(),
+              HasSubstr("1 of them not answering checks yet"));
+  r = registry_->Reserve("big", "u3", Flavor(64));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(r.status().message(), HasSubstr("node big has not answered"));
+}
+
 TEST_F(NodeRegistryTest, HungAgentsDoNotSlowTheSweep) {
   AddAgent("good", 4096);
   SilentListener hung[3];
