@@ -192,12 +192,17 @@ class NodeRegistryTest : public ::testing::Test {
     for (const auto& a : agents_) entries.push_back(a->entry());
     return entries;
   }
-  // A registry over every agent added so far, checked once.
+  // A registry over every agent added so far, checked once; every agent
+  // must have answered that check.
   NodeRegistry& MakeRegistry(RegistryOptions options = {}) {
     registry_ = std::make_unique<NodeRegistry>(connector_, clock_, options);
     absl::Status s = registry_->SetAgents(Entries());
     EXPECT_TRUE(s.ok()) << s;
     registry_->CheckAll();
+    for (const auto& a : agents_) {
+      EXPECT_EQ(Status(a->entry().name).consecutive_errors(), 0)
+          << a->entry().name << ": " << Status(a->entry().name).last_error();
+    }
     return *registry_;
   }
   NodeStatus Status(const std::string& name) {
