@@ -32,6 +32,12 @@ InstanceSpec SpecFromProto(const novadock::v1::CreateInstanceRequest& request) {
   spec.env.insert(request.env().begin(), request.env().end());
   spec.command.assign(request.command().begin(), request.command().end());
   spec.start = !request.no_start();
+  spec.config_drive.insert(request.config_drive().begin(),
+                           request.config_drive().end());
+  spec.network = request.network().name();
+  spec.ipv4_address = request.network().ipv4_address();
+  spec.ipv6_address = request.network().ipv6_address();
+  spec.mac_address = request.network().mac_address();
   return spec;
 }
 
@@ -49,6 +55,17 @@ void InstanceToProto(const InstanceView& view, const std::string& node,
   out->set_image(view.image);
   out->set_image_id(c.image_id);
   out->set_hostname(c.hostname);
+  for (const ContainerNetwork& n : c.networks) {
+    auto* a = out->add_addresses();
+    a->set_network(n.name);
+    a->set_ipv4_address(n.ipv4_address);
+    a->set_ipv6_address(n.ipv6_address);
+    a->set_mac_address(n.mac_address);
+  }
+  for (const ContainerMount& m : c.mounts) {
+    // The config drive is the only bind mount an instance can have.
+    if (m.type == "bind") out->set_config_drive_mount(m.destination);
+  }
   auto* flavor = out->mutable_flavor();
   flavor->set_name(view.flavor.name);
   flavor->set_memory_mb(view.flavor.memory_mb);

@@ -8,6 +8,7 @@
 #include <system_error>
 #include <utility>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "grpc/health/v1/health.pb.h"
 #include "proto/common/log.h"
@@ -61,6 +62,19 @@ absl::StatusOr<std::unique_ptr<AgentServer>> AgentServer::Start(
   }
   NOVADOCK_ASSIGN_OR_RETURN(auto credentials,
                             MakeServerCredentials(options.listen, options.tls));
+  for (const auto& [flag, path] :
+       {std::pair<const char*, const std::string&>{
+            "config_drive_dir", options.runner.config_drive_dir},
+        {"config_drive_mount", options.runner.config_drive_mount}}) {
+    if (!absl::StartsWith(path, "/") || path == "/" ||
+        absl::StrContains(path, "/../") || absl::EndsWith(path, "/..") ||
+        absl::StrContains(path, "/./") || absl::EndsWith(path, "/.")) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(flag, " ", path,
+                       ": must be an absolute path other than / without "
+                       "'.' or '..' components"));
+    }
+  }
   std::error_code error;
   std::filesystem::create_directories(options.runner.image_dir, error);
   if (error) {

@@ -58,7 +58,10 @@ class AgentServiceTest : public ::testing::Test {
     server_.reset();
     std::error_code ignored;
     std::filesystem::remove_all(image_dir_, ignored);
+    std::filesystem::remove_all(ConfigDir(), ignored);
   }
+
+  std::string ConfigDir() const { return image_dir_ + "-config"; }
 
   void WriteFile(const std::string& name, const std::string& bytes) {
     std::ofstream(absl::StrCat(image_dir_, "/", name), std::ios::binary)
@@ -82,6 +85,7 @@ class AgentServiceTest : public ::testing::Test {
     options.runner.max_instances = max_instances;
     options.runner.default_grace = absl::Seconds(1);
     options.runner.image_dir = image_dir_;
+    options.runner.config_drive_dir = ConfigDir();
     auto server = AgentServer::Start(docker_, clock_, options);
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = *std::move(server);
@@ -175,6 +179,85 @@ TEST_F(AgentServiceTest, CreateStartsContainerWithLabelsLimitsAndSafeDefaults) {
   EXPECT_EQ(c->labels.at(kLabelCreatedBy), kCreatedByAgent);
   EXPECT_EQ(c->pids_limit, 1024);
   EXPECT_EQ(c->image_id, kImageId);
+}
+
+TEST_F(AgentServiceTest,
+       ConfigDriveIsMountedReadOnlyAndRemovedWithTheInstance) {
+  CreateInstanceRequest r = Request();
+  (*r.mutable_config_drive())["openstack/latest/meta_data.json"] =
+      R"({"uuid": "x"})";
+  (*r.mutable_config_drive())["openstack/latest/user_data"] = "#!/bin/sh";
+  Instance inst;
+  grpc::Status s = Create(r, &inst);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(inst.config_drive_mount(), "/var/lib/cloud/seed/config_drive");
+
+  const std::string dir = absl::StrCat(ConfigDir(), "/", kUuid);
+  auto c = docker_.InspectContainer(absl::StrCat("nova-", kUuid));
+  ASSERT_TRUE(c.ok());
+  ASSERT_EQ(c->mounts.size(), 1u);
+  EXPECT_EQ(c->mounts[0].type, "bind");
+  EXPECT_EQ(c->mounts[0].source, dir);
+  EXPECT_EQ(c->mounts[0].destination, "/var/lib/cloud/seed/config_drive");
+  EXPECT_FALSE(c->mounts[0].read_write);
+  std::ifstream meta(dir + "/openstack/latest/meta_data.json");
+  std::string text((std::istreambuf_iterator<char>(meta)),
+                   std::istreambuf_iterator<char>());
+  EXPECT_EQ(text, R"({"uuid": "x"})");
+
+  novadock::v1::DeleteInstanceRequest d;
+  d.set_uuid(kUuid);
+  novadock::v1::DeleteInstanceResponse out;
+  ASSERT_TRUE(Call(&novadock::v1::Agent::Stub::DeleteInstance, d, &out).ok());
+  EXPECT_TRUE(out.existed());
+  EXPECT_FALSE(std::filesystem::exists(dir));
+}
+
+TEST_F(AgentServiceTest, InstanceWithoutConfigDriveHasNoMount) {
+  Instance inst;
+  ASSERT_TRUE(Create(Request(), &inst).ok());
+  EXPECT_EQ(inst.config_drive_mount(), "");
+  auto c = docker_.InspectContainer(absl::StrCat("nova-", kUuid));
+  ASSERT_TRUE(c.ok());
+  EXPECT_TRUE(c->mounts.empty());
+  EXPECT_FALSE(std::filesystem::exists(absl::StrCat(ConfigDir(), "/", kUuid)));
+}
+
+TEST_F(AgentServiceTest, StaticAddressOnAUserDefinedNetwork) {
+  docker_.AddNetworkForTest("tenant", "10.9.0.");
+  CreateInstanceRequest r = Request();
+  r.mutable_network()->set_name("tenant");
+  r.mutable_network()->set_ipv4_address("10.9.0.5");
+  r.mutable_network()->set_mac_address("fa:16:3e:0a:0b:0c");
+  Instance inst;
+  grpc::Status s = Create(r, &inst);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  ASSERT_EQ(inst.addresses_size(), 1);
+  EXPECT_EQ(inst.addresses(0).network(), "tenant");
+  EXPECT_EQ(inst.addresses(0).ipv4_address(), "10.9.0.5");
+  EXPECT_EQ(inst.addresses(0).mac_address(), "fa:16:3e:0a:0b:0c");
+  auto c = docker_.InspectContainer(absl::StrCat("nova-", kUuid));
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->network_mode, "tenant");
+}
+
+TEST_F(AgentServiceTest, FailedCreateLeavesNoConfigDriveBehind) {
+  CreateInstanceRequest r = Request();
+  (*r.mutable_config_drive())["openstack/latest/meta_data.json"] = "{}";
+  r.mutable_network()->set_name("no-such-net");
+  Instance inst;
+  grpc::Status s = Create(r, &inst);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_THAT(s.error_message(), HasSubstr("no-such-net"));
+  EXPECT_FALSE(std::filesystem::exists(absl::StrCat(ConfigDir(), "/", kUuid)));
+  // Nor after a start that fails.
+  docker_.AddNetworkForTest("tenant", "10.9.0.");
+  r.mutable_network()->set_name("tenant");
+  docker_.InjectError("StartContainer", absl::InternalError("boom"));
+  s = Create(r, &inst);
+  EXPECT_FALSE(s.ok());
+  EXPECT_FALSE(std::filesystem::exists(absl::StrCat(ConfigDir(), "/", kUuid)));
+  EXPECT_FALSE(docker_.InspectContainer(absl::StrCat("nova-", kUuid)).ok());
 }
 
 TEST_F(AgentServiceTest, OvercommittedVcpusAreCappedToHostAndWeighted) {

@@ -68,7 +68,32 @@ struct ContainerSpec {
   std::string log_max_size = "10m";   // json-file max-size.
   int32_t log_max_files = 3;          // json-file max-file.
   bool no_new_privileges = true;      // SecurityOpt no-new-privileges.
+  // The only bind mount a container can have: its config drive, always
+  // read-only. Empty config_source: none.
+  std::string config_source;  // Host directory.
+  std::string config_target;  // Absolute path in the container.
+  // With a user-defined network as network_mode: its static addresses
+  // (NetworkingConfig.EndpointsConfig[network_mode].IPAMConfig) and MAC.
+  std::string ipv4_address;
+  std::string ipv6_address;
+  std::string mac_address;
   // Always sent as Privileged=false; there is no field to change it.
+};
+
+// One network endpoint of a container (NetworkSettings.Networks).
+struct ContainerNetwork {
+  std::string name;
+  std::string ipv4_address;
+  std::string ipv6_address;
+  std::string mac_address;
+};
+
+// One mount of a container (Mounts[]).
+struct ContainerMount {
+  std::string type;  // bind, volume, tmpfs.
+  std::string source;
+  std::string destination;
+  bool read_write = true;
 };
 
 struct ContainerState {
@@ -97,6 +122,8 @@ struct ContainerDetails {
   int64_t pids_limit = 0;
   bool privileged = false;
   std::string network_mode;
+  std::vector<ContainerNetwork> networks;
+  std::vector<ContainerMount> mounts;
 };
 
 struct ContainerSummary {

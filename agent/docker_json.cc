@@ -108,6 +108,41 @@ class ObjectReader {
     }
     return absl::OkStatus();
   }
+  // The members of object `key` that are objects, by name (Networks).
+  [[nodiscard]] absl::StatusOr<
+      std::vector<std::pair<std::string, ObjectReader>>>
+  ObjectMap(const char* key) const {
+    std::vector<std::pair<std::string, ObjectReader>> out;
+    const Value* v = Find(key);
+    if (v == nullptr) return out;
+    if (!v->IsObject()) return Bad(key, "is not an object");
+    for (auto it = v->MemberBegin(); it != v->MemberEnd(); ++it) {
+      std::string name(it->name.GetString(), it->name.GetStringLength());
+      if (!it->value.IsObject() && !it->value.IsNull()) {
+        return Bad(key, absl::StrCat("member \"", name, "\" is not an object"));
+      }
+      out.emplace_back(
+          name,
+          ObjectReader(it->value.IsNull() ? nullptr : &it->value, response_,
+                       absl::StrCat(path_, key, ".", name, ".")));
+    }
+    return out;
+  }
+  // The elements of array `key`, each an object (Mounts).
+  [[nodiscard]] absl::StatusOr<std::vector<ObjectReader>> ObjectArray(
+      const char* key) const {
+    std::vector<ObjectReader> out;
+    const Value* v = Find(key);
+    if (v == nullptr) return out;
+    if (!v->IsArray()) return Bad(key, "is not an array");
+    for (const Value& e : v->GetArray()) {
+      if (!e.IsObject())
+        return Bad(key, "has an element that is not an object");
+      out.emplace_back(&e, response_,
+                       absl::StrCat(path_, key, "[", out.size(), "]."));
+    }
+    return out;
+  }
   // The nested object `key`; absent or null gives a reader of defaults.
   [[nodiscard]] absl::StatusOr<ObjectReader> Object(const char* key) const {
     const Value* v = Find(key);
@@ -253,6 +288,10 @@ std::string BuildCreateContainerBody(const ContainerSpec& spec) {
   w.EndObject();
   w.Key("Tty");
   w.Bool(false);
+  if (!spec.mac_address.empty()) {
+    w.Key("MacAddress");
+    WriteString(w, spec.mac_address);
+  }
 
   w.Key("HostConfig");
   w.StartObject();
@@ -286,7 +325,45 @@ std::string BuildCreateContainerBody(const ContainerSpec& spec) {
   WriteStringArray(w, spec.no_new_privileges
                           ? std::vector<std::string>{"no-new-privileges"}
                           : std::vector<std::string>{});
+  if (!spec.config_source.empty()) {
+    w.Key("Mounts");
+    w.StartArray();
+    w.StartObject();
+    w.Key("Type");
+    w.String("bind");
+    w.Key("Source");
+    WriteString(w, spec.config_source);
+    w.Key("Target");
+    WriteString(w, spec.config_target);
+    w.Key("ReadOnly");
+    w.Bool(true);
+    w.EndObject();
+    w.EndArray();
+  }
   w.EndObject();  // HostConfig
+
+  if (!spec.ipv4_address.empty() || !spec.ipv6_address.empty()) {
+    w.Key("NetworkingConfig");
+    w.StartObject();
+    w.Key("EndpointsConfig");
+    w.StartObject();
+    WriteString(w, spec.network_mode);
+    w.StartObject();
+    w.Key("IPAMConfig");
+    w.StartObject();
+    if (!spec.ipv4_address.empty()) {
+      w.Key("IPv4Address");
+      WriteString(w, spec.ipv4_address);
+    }
+    if (!spec.ipv6_address.empty()) {
+      w.Key("IPv6Address");
+      WriteString(w, spec.ipv6_address);
+    }
+    w.EndObject();  // IPAMConfig
+    w.EndObject();  // The endpoint.
+    w.EndObject();  // EndpointsConfig
+    w.EndObject();  // NetworkingConfig
+  }
 
   w.EndObject();
   return std::string(buf.GetString(), buf.GetSize());
@@ -402,6 +479,28 @@ absl::StatusOr<ContainerDetails> ParseContainerInspect(absl::string_view json) {
   NOVADOCK_RETURN_IF_ERROR(ReadState(state, d.state));
   NOVADOCK_ASSIGN_OR_RETURN(const ObjectReader host, r.Object("HostConfig"));
   NOVADOCK_RETURN_IF_ERROR(ReadHostConfig(host, d));
+  NOVADOCK_ASSIGN_OR_RETURN(const ObjectReader settings,
+                            r.Object("NetworkSettings"));
+  NOVADOCK_ASSIGN_OR_RETURN(auto networks, settings.ObjectMap("Networks"));
+  for (const auto& [name, endpoint] : networks) {
+    if (name == "none") continue;  // No network: not an address.
+    ContainerNetwork n;
+    n.name = name;
+    NOVADOCK_RETURN_IF_ERROR(endpoint.String("IPAddress", &n.ipv4_address));
+    NOVADOCK_RETURN_IF_ERROR(
+        endpoint.String("GlobalIPv6Address", &n.ipv6_address));
+    NOVADOCK_RETURN_IF_ERROR(endpoint.String("MacAddress", &n.mac_address));
+    d.networks.push_back(std::move(n));
+  }
+  NOVADOCK_ASSIGN_OR_RETURN(auto mounts, r.ObjectArray("Mounts"));
+  for (const ObjectReader& m : mounts) {
+    ContainerMount mount;
+    NOVADOCK_RETURN_IF_ERROR(m.String("Type", &mount.type));
+    NOVADOCK_RETURN_IF_ERROR(m.String("Source", &mount.source));
+    NOVADOCK_RETURN_IF_ERROR(m.String("Destination", &mount.destination));
+    NOVADOCK_RETURN_IF_ERROR(m.Bool("RW", &mount.read_write));
+    d.mounts.push_back(std::move(mount));
+  }
   return d;
 }
 

@@ -42,8 +42,10 @@ std::string FormatEventsSince(int64_t unix_nanos);
 
 // Body of POST /containers/create. Always HostConfig.Privileged=false, the
 // spec's NetworkMode and limits, a json-file LogConfig with max-size and
-// max-file, and SecurityOpt ["no-new-privileges"] when asked. Never Binds,
-// Mounts, host namespaces, devices or CapAdd: ContainerSpec cannot ask.
+// max-file, and SecurityOpt ["no-new-privileges"] when asked; the config
+// drive as the one Mounts entry, always ReadOnly; static addresses as
+// NetworkingConfig for the spec's network. Never Binds, other mounts, host
+// namespaces, devices or CapAdd: ContainerSpec cannot ask.
 std::string BuildCreateContainerBody(const ContainerSpec& spec);
 
 // Body of POST /commit: the image config Docker merges the container's

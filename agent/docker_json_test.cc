@@ -117,6 +117,41 @@ TEST(BuildCreateContainerBodyTest, SendsLimitsAndNoPrivileges) {
   EXPECT_FALSE(doc.HasMember("Volumes"));
 }
 
+TEST(BuildCreateContainerBodyTest, ConfigDriveIsTheOneReadOnlyMount) {
+  ContainerSpec spec;
+  spec.image = "img";
+  spec.config_source = "/var/lib/novadock/config-drive/u1";
+  spec.config_target = "/var/lib/cloud/seed/config_drive";
+  rapidjson::Document doc = Json(BuildCreateContainerBody(spec));
+  const rapidjson::Value& host = doc["HostConfig"];
+  EXPECT_FALSE(host.HasMember("Binds"));
+  ASSERT_EQ(host["Mounts"].Size(), 1u);
+  const rapidjson::Value& m = host["Mounts"][0];
+  EXPECT_STREQ(m["Type"].GetString(), "bind");
+  EXPECT_STREQ(m["Source"].GetString(), "/var/lib/novadock/config-drive/u1");
+  EXPECT_STREQ(m["Target"].GetString(), "/var/lib/cloud/seed/config_drive");
+  EXPECT_TRUE(m["ReadOnly"].GetBool());
+  EXPECT_FALSE(doc.HasMember("NetworkingConfig"));
+  EXPECT_FALSE(doc.HasMember("MacAddress"));
+}
+
+TEST(BuildCreateContainerBodyTest, StaticAddressesGoToTheNetworksEndpoint) {
+  ContainerSpec spec;
+  spec.image = "img";
+  spec.network_mode = "tenant";
+  spec.ipv4_address = "10.9.0.5";
+  spec.ipv6_address = "fd00:9::5";
+  spec.mac_address = "fa:16:3e:0a:0b:0c";
+  rapidjson::Document doc = Json(BuildCreateContainerBody(spec));
+  EXPECT_STREQ(doc["HostConfig"]["NetworkMode"].GetString(), "tenant");
+  EXPECT_FALSE(doc["HostConfig"].HasMember("Mounts"));
+  const rapidjson::Value& ipam =
+      doc["NetworkingConfig"]["EndpointsConfig"]["tenant"]["IPAMConfig"];
+  EXPECT_STREQ(ipam["IPv4Address"].GetString(), "10.9.0.5");
+  EXPECT_STREQ(ipam["IPv6Address"].GetString(), "fd00:9::5");
+  EXPECT_STREQ(doc["MacAddress"].GetString(), "fa:16:3e:0a:0b:0c");
+}
+
 TEST(BuildCreateContainerBodyTest, OmitsEmptyCmdAndHostname) {
   ContainerSpec spec;
   spec.image = "img";
@@ -238,6 +273,42 @@ TEST(ParseContainerInspectTest, Good) {
   EXPECT_EQ(d->pids_limit, 0);  // null: unlimited.
   EXPECT_FALSE(d->privileged);
   EXPECT_EQ(d->network_mode, "none");
+}
+
+TEST(ParseContainerInspectTest, NetworksAndMounts) {
+  absl::StatusOr<ContainerDetails> d = ParseContainerInspect(R"({
+    "Id": "x",
+    "Mounts": [{"Type": "bind", "Source": "/cd/u1",
+                "Destination": "/var/lib/cloud/seed/config_drive",
+                "Mode": "", "RW": false, "Propagation": "rprivate"}],
+    "NetworkSettings": {"Networks": {
+      "tenant": {"IPAddress": "10.9.0.5", "GlobalIPv6Address": "fd00:9::5",
+                 "MacAddress": "fa:16:3e:0a:0b:0c", "IPAMConfig": null},
+      "none": {"IPAddress": "", "MacAddress": ""}}}})");
+  ASSERT_TRUE(d.ok()) << d.status();
+  ASSERT_EQ(d->networks.size(), 1u);  // "none" is no network.
+  EXPECT_EQ(d->networks[0].name, "tenant");
+  EXPECT_EQ(d->networks[0].ipv4_address, "10.9.0.5");
+  EXPECT_EQ(d->networks[0].ipv6_address, "fd00:9::5");
+  EXPECT_EQ(d->networks[0].mac_address, "fa:16:3e:0a:0b:0c");
+  ASSERT_EQ(d->mounts.size(), 1u);
+  EXPECT_EQ(d->mounts[0].type, "bind");
+  EXPECT_EQ(d->mounts[0].source, "/cd/u1");
+  EXPECT_EQ(d->mounts[0].destination, "/var/lib/cloud/seed/config_drive");
+  EXPECT_FALSE(d->mounts[0].read_write);
+
+  EXPECT_THAT(ParseContainerInspect(
+                  R"({"Id":"x","NetworkSettings":{"Networks":{"n":1}}})")
+                  .status()
+                  .message(),
+              HasSubstr("NetworkSettings.Networks"));
+  EXPECT_THAT(ParseContainerInspect(R"({"Id":"x","Mounts":[{"RW":"yes"}]})")
+                  .status()
+                  .message(),
+              HasSubstr("Mounts[0].RW"));
+  EXPECT_THAT(
+      ParseContainerInspect(R"({"Id":"x","Mounts":{}})").status().message(),
+      HasSubstr("Mounts is not an array"));
 }
 
 TEST(ParseContainerInspectTest, MalformedFieldsAreNamed) {

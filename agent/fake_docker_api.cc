@@ -1,6 +1,7 @@
 #include "agent/fake_docker_api.h"
 
 #include <algorithm>
+#include <filesystem>
 #include <functional>
 #include <set>
 #include <utility>
@@ -282,6 +283,12 @@ absl::Status FakeDockerApi::MarkDeadForTest(absl::string_view id_or_name) {
     c.details.state.pid = 0;
     return absl::OkStatus();
   });
+}
+
+void FakeDockerApi::AddNetworkForTest(const std::string& name,
+                                      std::string subnet_prefix) {
+  absl::MutexLock lock(&mu_);
+  networks_[name] = std::move(subnet_prefix);
 }
 
 void FakeDockerApi::SetInfoForTest(const DockerInfo& info) {
@@ -661,6 +668,37 @@ absl::StatusOr<std::string> FakeDockerApi::CreateContainer(
     return absl::NotFoundError(absl::StrCat("No such image: ", spec.image));
   }
   NOVADOCK_RETURN_IF_ERROR(CheckLimits(spec, info_.ncpu));
+  // As dockerd: a bind source must exist; a user-defined network must exist
+  // and a static address must be in its subnet.
+  if (!spec.config_source.empty()) {
+    std::error_code error;
+    if (!std::filesystem::is_directory(spec.config_source, error)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("invalid mount config for type \"bind\": bind source "
+                       "path does not exist: ",
+                       spec.config_source));
+    }
+  }
+  const bool user_network =
+      spec.network_mode != "none" && spec.network_mode != "bridge" &&
+      spec.network_mode != "default" && !spec.network_mode.empty();
+  if (user_network) {
+    auto net = networks_.find(spec.network_mode);
+    if (net == networks_.end()) {
+      return absl::NotFoundError(
+          absl::StrCat("network ", spec.network_mode, " not found"));
+    }
+    if (!spec.ipv4_address.empty() &&
+        !absl::StartsWith(spec.ipv4_address, net->second)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "no configured subnet or ip-range contain the IP address ",
+          spec.ipv4_address));
+    }
+  } else if (!spec.ipv4_address.empty() || !spec.ipv6_address.empty()) {
+    return absl::InvalidArgumentError(
+        "user specified IP address is supported on user defined networks "
+        "only");
+  }
 
   Container c;
   c.sequence = sequence;
@@ -680,6 +718,14 @@ absl::StatusOr<std::string> FakeDockerApi::CreateContainer(
   d.pids_limit = spec.pids_limit;
   d.privileged = false;
   d.network_mode = spec.network_mode.empty() ? "default" : spec.network_mode;
+  if (user_network) {
+    d.networks.push_back({spec.network_mode, spec.ipv4_address,
+                          spec.ipv6_address, spec.mac_address});
+  }
+  if (!spec.config_source.empty()) {
+    d.mounts.push_back(
+        {"bind", spec.config_source, spec.config_target, /*read_write=*/false});
+  }
   const Container& stored = containers_[id] = std::move(c);
   EmitLocked(stored, "create");
   return id;

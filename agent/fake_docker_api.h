@@ -86,6 +86,10 @@ class FakeDockerApi final : public DockerApi {
   // Marks the container dead (as after a failed removal).
   [[nodiscard]] absl::Status MarkDeadForTest(absl::string_view id_or_name);
   void SetInfoForTest(const DockerInfo& info);
+  // A user-defined network containers may join; `subnet_prefix` is the
+  // IPv4 prefix its addresses must start with ("10.9.0."). Creating a
+  // container on an unknown network is NOT_FOUND, as in Docker.
+  void AddNetworkForTest(const std::string& name, std::string subnet_prefix);
   // Waits up to `timeout` (real time) until at least `n` StreamEvents calls
   // are registered and waiting; true if they are.
   bool AwaitStreamsForTest(int n, absl::Duration timeout);
@@ -207,6 +211,7 @@ class FakeDockerApi final : public DockerApi {
   int64_t loaded_bytes_ ABSL_GUARDED_BY(mu_) = 0;
   std::map<std::string, std::string> image_refs_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, Container> containers_ ABSL_GUARDED_BY(mu_);  // By id.
+  std::map<std::string, std::string> networks_ ABSL_GUARDED_BY(mu_);
   std::vector<DockerEvent> events_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, std::deque<absl::Status>> one_shot_errors_
       ABSL_GUARDED_BY(mu_);

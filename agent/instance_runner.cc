@@ -146,7 +146,8 @@ InstanceRunner::InstanceRunner(DockerApi& docker, ImageResolver& images,
     : docker_(docker),
       images_(images),
       clock_(clock),
-      options_(std::move(options)) {}
+      options_(std::move(options)),
+      config_drives_(options_.config_drive_dir) {}
 
 Filters InstanceRunner::NodeFilter() const {
   return Filters{{"label",
@@ -188,7 +189,8 @@ absl::StatusOr<int32_t> InstanceRunner::HostCpus() {
 }
 
 absl::StatusOr<ContainerSpec> InstanceRunner::BuildSpec(
-    const InstanceSpec& spec, const std::string& image_id) {
+    const InstanceSpec& spec, const std::string& image_id,
+    const std::string& config_dir) {
   NOVADOCK_ASSIGN_OR_RETURN(int32_t host_cpus, HostCpus());
   const FlavorLimits limits = LimitsForFlavor(spec.flavor, host_cpus);
   ContainerSpec c;
@@ -213,7 +215,15 @@ absl::StatusOr<ContainerSpec> InstanceRunner::BuildSpec(
   c.nano_cpus = limits.nano_cpus;
   c.cpu_shares = limits.cpu_shares;
   c.pids_limit = options_.pids_limit;
-  c.network_mode = "none";
+  c.network_mode = spec.network.empty() ? "none" : spec.network;
+  c.ipv4_address = spec.ipv4_address;
+  c.ipv6_address = spec.ipv6_address;
+  c.mac_address = spec.mac_address;
+  if (!config_dir.empty()) {
+    c.config_source = config_dir;
+    c.config_target = options_.config_drive_mount;
+    c.env.push_back("NOVADOCK_CONFIG_DRIVE=" + options_.config_drive_mount);
+  }
   c.log_max_size = options_.log_max_size;
   c.log_max_files = options_.log_max_files;
   c.no_new_privileges = true;
@@ -253,24 +263,45 @@ absl::StatusOr<InstanceView> InstanceRunner::Create(const InstanceSpec& spec) {
   SlotReservation slot(*this, spec.uuid);
   NOVADOCK_RETURN_IF_ERROR(slot.Reserve(present));
   NOVADOCK_ASSIGN_OR_RETURN(std::string image_id, images_.Resolve(spec.image));
-  NOVADOCK_ASSIGN_OR_RETURN(ContainerSpec cs, BuildSpec(spec, image_id));
-  auto id = docker_.CreateContainer(cs);
+  std::string config_dir;
+  if (!spec.config_drive.empty()) {
+    NOVADOCK_ASSIGN_OR_RETURN(
+        config_dir, config_drives_.Write(spec.uuid, spec.config_drive));
+  }
+  // Until the container exists, the config drive is ours to remove.
+  auto drop_config_drive = [&] {
+    if (config_dir.empty()) return;
+    absl::Status s = config_drives_.Remove(spec.uuid);
+    if (!s.ok()) NOVADOCK_LOG_WARNING(s.message());
+  };
+  absl::StatusOr<ContainerSpec> cs = BuildSpec(spec, image_id, config_dir);
+  if (!cs.ok()) {
+    drop_config_drive();
+    return cs.status();
+  }
+  auto id = docker_.CreateContainer(*cs);
   if (absl::IsAlreadyExists(id.status())) {
     // Created behind our back (another agent process): same rules as above.
+    // The drive just written replaced the racer's with the same files.
     NOVADOCK_ASSIGN_OR_RETURN(ContainerDetails raced,
-                              docker_.InspectContainer(cs.name));
+                              docker_.InspectContainer(cs->name));
     return Existing(spec, std::move(raced));
   }
-  if (!id.ok()) return Annotate(id.status(), "create " + cs.name);
+  if (!id.ok()) {
+    drop_config_drive();
+    return Annotate(id.status(), "create " + cs->name);
+  }
   if (spec.start) {
     absl::Status started = docker_.StartContainer(*id);
     if (!started.ok()) {
       absl::Status removed = docker_.RemoveContainer(*id, /*force=*/true);
       if (!removed.ok() && !absl::IsNotFound(removed)) {
-        NOVADOCK_LOG_WARNING("could not remove ", cs.name,
+        NOVADOCK_LOG_WARNING("could not remove ", cs->name,
                              " after failed start: ", removed.message());
+      } else {
+        drop_config_drive();
       }
-      return Annotate(started, "start " + cs.name);
+      return Annotate(started, "start " + cs->name);
     }
   }
   NOVADOCK_LOG_INFO("spawned instance ", spec.uuid, " (", spec.name, ") node ",
@@ -288,7 +319,11 @@ absl::StatusOr<bool> InstanceRunner::Delete(const std::string& uuid,
                                             absl::Duration grace) {
   InFlight in_flight(*this, uuid);
   auto c = docker_.InspectContainer(ContainerNameFor(uuid));
-  if (absl::IsNotFound(c.status())) return false;
+  if (absl::IsNotFound(c.status())) {
+    // A drive left by a create that died before its container existed.
+    NOVADOCK_RETURN_IF_ERROR(config_drives_.Remove(uuid));
+    return false;
+  }
   NOVADOCK_RETURN_IF_ERROR(c.status());
   if (!IsOurs(*c, uuid)) {
     return absl::FailedPreconditionError(absl::StrCat(
@@ -304,8 +339,10 @@ absl::StatusOr<bool> InstanceRunner::Delete(const std::string& uuid,
     }
   }
   absl::Status removed = docker_.RemoveContainer(c->id, /*force=*/true);
-  if (absl::IsNotFound(removed)) return false;
-  NOVADOCK_RETURN_IF_ERROR(removed);
+  const bool existed = !absl::IsNotFound(removed);
+  if (existed) NOVADOCK_RETURN_IF_ERROR(removed);
+  NOVADOCK_RETURN_IF_ERROR(config_drives_.Remove(uuid));
+  if (!existed) return false;
   NOVADOCK_LOG_INFO("deleted instance ", uuid, " node ", options_.node_name);
   return true;
 }

@@ -20,6 +20,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "agent/config_drive.h"
 #include "agent/docker_api.h"
 #include "agent/image_resolver.h"
 #include "proto/common/clock.h"
@@ -35,6 +36,10 @@ struct RunnerOptions {
   std::string log_max_size = "10m";                  // json-file max-size.
   int32_t log_max_files = 3;                         // json-file max-file.
   int64_t default_console_bytes = 64 << 10;  // GetConsoleOutput default.
+  // Where instances' config drives are kept on the node, and where each is
+  // mounted (read-only) in its container.
+  std::string config_drive_dir = "/var/lib/novadock/config-drive";
+  std::string config_drive_mount = "/var/lib/cloud/seed/config_drive";
 };
 
 struct FlavorSpec {
@@ -54,6 +59,13 @@ struct InstanceSpec {
   std::map<std::string, std::string> env;
   std::vector<std::string> command;  // Empty: the image's command.
   bool start = true;
+  // Config drive files by relative path; empty: none.
+  std::map<std::string, std::string> config_drive;
+  // Empty network: no network.
+  std::string network;
+  std::string ipv4_address;
+  std::string ipv6_address;
+  std::string mac_address;
 };
 
 // An instance as Docker reports it. From ListInstances, the limits and
@@ -136,8 +148,10 @@ class InstanceRunner {
   // Inspects nova-<uuid>; NOT_FOUND if missing or not labelled for this node.
   absl::StatusOr<ContainerDetails> FindLocked(const std::string& uuid);
   absl::StatusOr<InstanceView> View(const std::string& uuid);
+  // `config_dir`: the instance's config drive directory; empty: none.
   absl::StatusOr<ContainerSpec> BuildSpec(const InstanceSpec& spec,
-                                          const std::string& image_id);
+                                          const std::string& image_id,
+                                          const std::string& config_dir);
   bool IsOurs(const ContainerDetails& c, const std::string& uuid) const;
   // Create's answer when nova-<uuid> already exists.
   absl::StatusOr<InstanceView> Existing(const InstanceSpec& spec,
@@ -149,6 +163,7 @@ class InstanceRunner {
   ImageResolver& images_;
   Clock& clock_;
   const RunnerOptions options_;
+  ConfigDriveStore config_drives_;
 
   // Guards the in-flight and creating sets and the cached host CPU count.
   absl::Mutex mu_;

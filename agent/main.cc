@@ -34,6 +34,12 @@ ABSL_FLAG(std::string, tls_cert, "", "gRPC server certificate (PEM).");
 ABSL_FLAG(std::string, tls_key, "", "gRPC server key (PEM).");
 ABSL_FLAG(std::string, image_dir, "/var/lib/novadock/images",
           "Directory of docker-save archives on this node.");
+ABSL_FLAG(std::string, config_drive_dir, "/var/lib/novadock/config-drive",
+          "Directory of the instances' config drives on this node (mode "
+          "0700; one read-only bind mount per instance).");
+ABSL_FLAG(std::string, config_drive_mount, "/var/lib/cloud/seed/config_drive",
+          "Where each instance's config drive appears in its container "
+          "(cloud-init's ConfigDrive seed directory by default).");
 ABSL_FLAG(int, max_instances, 100, "Instance slots on this node.");
 ABSL_FLAG(int, grace_period_seconds, 10, "Default stop/delete grace period.");
 ABSL_FLAG(int64_t, pids_limit, 1024, "PidsLimit of every instance.");
@@ -85,6 +91,8 @@ int main(int argc, char** argv) {
                  absl::GetFlag(FLAGS_tls_key)};
   options.runner.node_name = absl::GetFlag(FLAGS_node_name);
   options.runner.image_dir = absl::GetFlag(FLAGS_image_dir);
+  options.runner.config_drive_dir = absl::GetFlag(FLAGS_config_drive_dir);
+  options.runner.config_drive_mount = absl::GetFlag(FLAGS_config_drive_mount);
   options.runner.max_instances = absl::GetFlag(FLAGS_max_instances);
   options.runner.default_grace =
       absl::Seconds(absl::GetFlag(FLAGS_grace_period_seconds));

@@ -1,7 +1,10 @@
 #include "agent/request_validation.h"
 
+#include <arpa/inet.h>
+
 #include <algorithm>
 #include <string>
+#include <vector>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -234,6 +237,127 @@ absl::Status ValidateMetadata(
   return absl::OkStatus();
 }
 
+// A relative path of [A-Za-z0-9._-]{1,255} components, none "." or "..".
+absl::Status ValidateDrivePath(absl::string_view field,
+                               absl::string_view path) {
+  if (path.empty() || path.size() > kMaxConfigDrivePathBytes) {
+    return Invalid(field, absl::StrCat("path must be 1..",
+                                       kMaxConfigDrivePathBytes, " bytes"));
+  }
+  int depth = 0;
+  for (absl::string_view part : absl::StrSplit(path, '/')) {
+    if (part.empty() || part == "." || part == ".." ||
+        !std::all_of(part.begin(), part.end(), IsNameChar)) {
+      return Invalid(field,
+                     "must be a relative path of components of letters, "
+                     "digits, '.', '_', '-' (no empty, '.' or '..' "
+                     "component, no leading '/')");
+    }
+    ++depth;
+  }
+  if (depth > kMaxConfigDriveDepth) {
+    return Invalid(field, absl::StrCat("deeper than ", kMaxConfigDriveDepth,
+                                       " components"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateConfigDrive(
+    const google::protobuf::Map<std::string, std::string>& files) {
+  if (files.size() > kMaxConfigDriveFiles) {
+    return Invalid("config_drive",
+                   absl::StrCat("more than ", kMaxConfigDriveFiles, " files"));
+  }
+  std::vector<absl::string_view> paths;
+  size_t total = 0;
+  for (const auto& [path, bytes] : files) {
+    // The path may be hostile: it is named only once it is known clean.
+    NOVADOCK_RETURN_IF_ERROR(ValidateText("config_drive key", path,
+                                          kMaxConfigDrivePathBytes, false));
+    const std::string field = absl::StrCat("config_drive[", path, "]");
+    NOVADOCK_RETURN_IF_ERROR(ValidateDrivePath(field, path));
+    if (bytes.size() > kMaxConfigDriveFileBytes) {
+      return Invalid(field, absl::StrCat("larger than ",
+                                         kMaxConfigDriveFileBytes, " bytes"));
+    }
+    total += bytes.size();
+    paths.push_back(path);
+  }
+  if (total > kMaxConfigDriveBytes) {
+    return Invalid(
+        "config_drive",
+        absl::StrCat("larger than ", kMaxConfigDriveBytes, " bytes in all"));
+  }
+  // "a" and "a/b" cannot both be files.
+  std::sort(paths.begin(), paths.end());
+  for (size_t i = 0; i + 1 < paths.size(); ++i) {
+    if (absl::StartsWith(paths[i + 1], absl::StrCat(paths[i], "/"))) {
+      return Invalid(absl::StrCat("config_drive[", paths[i + 1], "]"),
+                     absl::StrCat("is inside ", paths[i], ", which is a file"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateNetwork(const novadock::v1::NetworkAttachment& network) {
+  const std::string& name = network.name();
+  if (name.empty()) {
+    if (!network.ipv4_address().empty() || !network.ipv6_address().empty() ||
+        !network.mac_address().empty()) {
+      return Invalid("network.name", "required when an address is given");
+    }
+    return absl::OkStatus();
+  }
+  const bool name_ok =
+      name.size() <= 128 &&
+      absl::ascii_isalnum(static_cast<unsigned char>(name[0])) &&
+      std::all_of(name.begin(), name.end(), IsNameChar);
+  if (!name_ok) {
+    return Invalid("network.name",
+                   "must be a Docker network name [A-Za-z0-9][A-Za-z0-9._-]"
+                   "{0,127}");
+  }
+  if (name == "host" || name == "none" || name == "bridge" ||
+      name == "default") {
+    return Invalid("network.name",
+                   absl::StrCat("'", name,
+                                "' is not allowed: give a user-defined "
+                                "network (host networking is never used)"));
+  }
+  if (!network.ipv4_address().empty()) {
+    in_addr v4{};
+    if (network.ipv4_address().size() > 15 ||
+        inet_pton(AF_INET, network.ipv4_address().c_str(), &v4) != 1) {
+      return Invalid("network.ipv4_address", "must be a dotted IPv4 address");
+    }
+  }
+  if (!network.ipv6_address().empty()) {
+    in6_addr v6{};
+    if (network.ipv6_address().size() > 45 ||
+        inet_pton(AF_INET6, network.ipv6_address().c_str(), &v6) != 1) {
+      return Invalid("network.ipv6_address", "must be an IPv6 address");
+    }
+  }
+  const std::string& mac = network.mac_address();
+  if (!mac.empty()) {
+    bool ok = mac.size() == 17;
+    for (size_t i = 0; ok && i < mac.size(); ++i) {
+      ok = (i % 3 == 2)
+               ? mac[i] == ':'
+               : absl::ascii_isxdigit(static_cast<unsigned char>(mac[i]));
+    }
+    // The I/G bit of the first octet: a multicast MAC cannot be a NIC's.
+    if (ok && (std::stoi(mac.substr(0, 2), nullptr, 16) & 1) != 0) {
+      return Invalid("network.mac_address", "must be a unicast MAC address");
+    }
+    if (!ok) {
+      return Invalid("network.mac_address",
+                     "must be six hex pairs separated by ':'");
+    }
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::Status ValidateUuid(absl::string_view field, absl::string_view value) {
@@ -259,6 +383,8 @@ absl::Status ValidateCreateInstance(
   NOVADOCK_RETURN_IF_ERROR(ValidateEnv(request.env()));
   NOVADOCK_RETURN_IF_ERROR(ValidateCommand(request.command()));
   NOVADOCK_RETURN_IF_ERROR(ValidateMetadata(request.metadata()));
+  NOVADOCK_RETURN_IF_ERROR(ValidateConfigDrive(request.config_drive()));
+  NOVADOCK_RETURN_IF_ERROR(ValidateNetwork(request.network()));
   return absl::OkStatus();
 }
 

@@ -25,6 +25,11 @@ inline constexpr size_t kMaxTotalArgBytes = 256 << 10;
 inline constexpr size_t kMaxMetadataEntries = 128;
 inline constexpr size_t kMaxImageProperties = 128;
 inline constexpr size_t kMaxAuthTokenBytes = 8 << 10;
+inline constexpr size_t kMaxConfigDriveFiles = 64;
+inline constexpr size_t kMaxConfigDriveFileBytes = 1 << 20;
+inline constexpr size_t kMaxConfigDriveBytes = 3 << 20;  // Under gRPC's 4 MiB.
+inline constexpr size_t kMaxConfigDrivePathBytes = 1024;
+inline constexpr int kMaxConfigDriveDepth = 8;
 
 // A Nova uuid: 8-4-4-4-12 lowercase hex digits.
 [[nodiscard]] absl::Status ValidateUuid(absl::string_view field,

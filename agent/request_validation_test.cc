@@ -117,6 +117,93 @@ TEST(RequestValidationTest, EveryBadFieldIsNamed) {
          (*r.mutable_metadata())["k"] = std::string(10 << 20, 'x');
        }},
       {"image.name", [](auto& r) { r.mutable_image()->set_name("\xff\xfe"); }},
+      // Config drive paths: never outside the drive, never odd names.
+      {"config_drive[../etc/passwd]",
+       [](auto& r) { (*r.mutable_config_drive())["../etc/passwd"] = "x"; }},
+      {"config_drive[/etc/passwd]",
+       [](auto& r) { (*r.mutable_config_drive())["/etc/passwd"] = "x"; }},
+      {"config_drive[a//b]",
+       [](auto& r) { (*r.mutable_config_drive())["a//b"] = "x"; }},
+      {"config_drive[a/./b]",
+       [](auto& r) { (*r.mutable_config_drive())["a/./b"] = "x"; }},
+      {"config_drive[a/]",
+       [](auto& r) { (*r.mutable_config_drive())["a/"] = "x"; }},
+      {"config_drive[a b]",
+       [](auto& r) { (*r.mutable_config_drive())["a b"] = "x"; }},
+      {"config_drive key",
+       [](auto& r) {
+         (*r.mutable_config_drive())[std::string("a\0b", 3)] = "x";
+       }},
+      {"config_drive key",
+       [](auto& r) { (*r.mutable_config_drive())["\xff"] = "x"; }},
+      {"config_drive[]",
+       [](auto& r) { (*r.mutable_config_drive())[""] = "x"; }},
+      {"config_drive[a/b/c/d/e/f/g/h/i]",
+       [](auto& r) { (*r.mutable_config_drive())["a/b/c/d/e/f/g/h/i"] = "x"; }},
+      {"config_drive[openstack/latest/user_data]",
+       [](auto& r) {
+         (*r.mutable_config_drive())["openstack/latest/user_data"] =
+             std::string((1 << 20) + 1, 'x');
+       }},
+      {"config_drive",
+       [](auto& r) {
+         for (int i = 0; i < 4; ++i) {
+           (*r.mutable_config_drive())["f" + std::to_string(i)] =
+               std::string(1 << 20, 'x');
+         }
+       }},
+      {"config_drive",
+       [](auto& r) {
+         for (int i = 0; i < 65; ++i) {
+           (*r.mutable_config_drive())["f" + std::to_string(i)] = "";
+         }
+       }},
+      {"config_drive[a/b]",
+       [](auto& r) {
+         (*r.mutable_config_drive())["a"] = "file";
+         (*r.mutable_config_drive())["a/b"] = "inside a file";
+       }},
+      // Networks: user-defined only, addresses well-formed.
+      {"network.name",
+       [](auto& r) { r.mutable_network()->set_ipv4_address("10.0.0.5"); }},
+      {"network.name", [](auto& r) { r.mutable_network()->set_name("host"); }},
+      {"network.name", [](auto& r) { r.mutable_network()->set_name("none"); }},
+      {"network.name",
+       [](auto& r) { r.mutable_network()->set_name("container:abc"); }},
+      {"network.name",
+       [](auto& r) { r.mutable_network()->set_name("-dash-first"); }},
+      {"network.name",
+       [](auto& r) { r.mutable_network()->set_name(std::string(129, 'n')); }},
+      {"network.ipv4_address",
+       [](auto& r) {
+         r.mutable_network()->set_name("tenant");
+         r.mutable_network()->set_ipv4_address("10.0.0.256");
+       }},
+      {"network.ipv4_address",
+       [](auto& r) {
+         r.mutable_network()->set_name("tenant");
+         r.mutable_network()->set_ipv4_address("::1");
+       }},
+      {"network.ipv6_address",
+       [](auto& r) {
+         r.mutable_network()->set_name("tenant");
+         r.mutable_network()->set_ipv6_address("fd00::1::2");
+       }},
+      {"network.mac_address",
+       [](auto& r) {
+         r.mutable_network()->set_name("tenant");
+         r.mutable_network()->set_mac_address("02:42:ac:11:00");
+       }},
+      {"network.mac_address",
+       [](auto& r) {
+         r.mutable_network()->set_name("tenant");
+         r.mutable_network()->set_mac_address("01:00:5e:00:00:01");
+       }},
+      {"network.mac_address",
+       [](auto& r) {
+         r.mutable_network()->set_name("tenant");
+         r.mutable_network()->set_mac_address("02:42:ac:11:00:zz");
+       }},
   };
   for (const auto& c : kCases) {
     CreateInstanceRequest r = Good();
@@ -125,6 +212,22 @@ TEST(RequestValidationTest, EveryBadFieldIsNamed) {
     EXPECT_TRUE(absl::IsInvalidArgument(s)) << c.field << ": " << s;
     EXPECT_THAT(std::string(s.message()), StartsWith(c.field)) << s;
   }
+}
+
+TEST(RequestValidationTest, GoodConfigDriveAndNetworkPass) {
+  CreateInstanceRequest r = Good();
+  auto& drive = *r.mutable_config_drive();
+  drive["openstack/latest/meta_data.json"] = "{}";
+  drive["openstack/latest/user_data"] = std::string(1 << 20, '\0');
+  drive["openstack/content/0000"] = "binary\xff\x00";
+  drive["openstack/latest/network_data.json"] = "{}";
+  drive["a.b_c-d/..e"] = "dots inside a name are fine";
+  r.mutable_network()->set_name("tenant-net.1");
+  r.mutable_network()->set_ipv4_address("10.9.0.5");
+  r.mutable_network()->set_ipv6_address("fd00:9::5");
+  r.mutable_network()->set_mac_address("fa:16:3e:0a:0b:0c");
+  absl::Status s = ValidateCreateInstance(r);
+  EXPECT_TRUE(s.ok()) << s;
 }
 
 TEST(RequestValidationTest, GraceAndConsoleLimits) {

@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <thread>
@@ -96,6 +97,7 @@ class AgentIntegrationTest : public ::testing::Test {
     server_options.listen = "127.0.0.1:0";
     server_options.runner.node_name = kNode;
     server_options.runner.default_grace = absl::Seconds(2);
+    server_options.runner.config_drive_dir = ConfigDriveDir();
     server_options.health_interval = absl::Milliseconds(200);
     auto server = AgentServer::Start(*a.docker, clock_, server_options);
     EXPECT_TRUE(server.ok()) << server.status();
@@ -105,6 +107,10 @@ class AgentIntegrationTest : public ::testing::Test {
         grpc::CreateChannel(absl::StrCat("127.0.0.1:", a.server->port()),
                             grpc::InsecureChannelCredentials()));
     return a;
+  }
+
+  std::string ConfigDriveDir() const {
+    return dockerd_->dir() + "/config-drive";
   }
 
   static CreateInstanceRequest Request(const std::string& uuid) {
@@ -278,6 +284,77 @@ TEST_F(AgentIntegrationTest, LimitsLabelsAndSafeDefaultsAsDockerSeesThem) {
   EXPECT_EQ(std::string(labels["io.novadock.image"].GetString()),
             novadock::testing::kBusyboxImage);
   EXPECT_EQ(std::string(labels["io.novadock.flavor"].GetString()), "m1.tiny");
+}
+
+TEST_F(AgentIntegrationTest, ConfigDriveAndStaticAddressAsDockerSeesThem) {
+  // A user-defined network of this test's own (internal: no way out).
+  const std::string net = absl::StrCat("nd-it-", getpid());
+  auto created = novadock::testing::RawDockerRequest(
+      dockerd_->host(), "POST",
+      absl::StrCat(novadock::testing::kTestApiPrefix, "/networks/create"),
+      absl::StrCat(R"({"Name":")", net,
+                   R"(","Driver":"bridge","Internal":true,)",
+                   R"("IPAM":{"Config":[{"Subnet":"10.213.77.0/24"}]}})"));
+  ASSERT_TRUE(created.ok()) << created.status();
+  struct NetworkCleanup {
+    DockerdFixture* dockerd;
+    std::string name;
+    ~NetworkCleanup() {
+      (void)novadock::testing::RawDockerRequest(
+          dockerd->host(), "DELETE",
+          absl::StrCat(novadock::testing::kTestApiPrefix, "/networks/", name));
+    }
+  } cleanup{dockerd_, net};
+
+  const std::string uuid = Uuid(7);
+  CreateInstanceRequest r = Request(uuid);
+  (*r.mutable_config_drive())["openstack/latest/user_data"] = "hello-user-data";
+  (*r.mutable_config_drive())["openstack/latest/meta_data.json"] =
+      absl::StrCat(R"({"uuid": ")", uuid, R"("})");
+  r.mutable_network()->set_name(net);
+  r.mutable_network()->set_ipv4_address("10.213.77.23");
+  r.mutable_network()->set_mac_address("fa:16:3e:0a:0b:0c");
+  r.clear_command();
+  r.add_command("/bin/sh");
+  r.add_command("-c");
+  r.add_command(
+      "cat $NOVADOCK_CONFIG_DRIVE/openstack/latest/user_data; echo; "
+      "touch $NOVADOCK_CONFIG_DRIVE/x || echo drive-is-read-only; "
+      "cat /sys/class/net/eth0/address; echo done; "
+      "while true; do sleep 1; done");
+  Instance inst;
+  grpc::Status s = Create(r, &inst);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(inst.config_drive_mount(), "/var/lib/cloud/seed/config_drive");
+  ASSERT_EQ(inst.addresses_size(), 1);
+  EXPECT_EQ(inst.addresses(0).network(), net);
+  EXPECT_EQ(inst.addresses(0).ipv4_address(), "10.213.77.23");
+
+  const std::string console = AwaitConsole(uuid, "done");
+  EXPECT_THAT(console, HasSubstr("hello-user-data"));
+  EXPECT_THAT(console, HasSubstr("drive-is-read-only"));
+  EXPECT_THAT(console, HasSubstr("fa:16:3e:0a:0b:0c"));
+
+  rapidjson::Document doc = RawInspect("nova-" + uuid);
+  ASSERT_TRUE(doc.IsObject());
+  ASSERT_EQ(doc["Mounts"].Size(), 1u);
+  EXPECT_FALSE(doc["Mounts"][0]["RW"].GetBool());
+  EXPECT_EQ(std::string(doc["Mounts"][0]["Source"].GetString()),
+            absl::StrCat(ConfigDriveDir(), "/", uuid));
+  EXPECT_EQ(std::string(doc["HostConfig"]["NetworkMode"].GetString()), net);
+  EXPECT_EQ(
+      std::string(doc["NetworkSettings"]["Networks"][net.c_str()]["IPAddress"]
+                      .GetString()),
+      "10.213.77.23");
+  EXPECT_FALSE(doc["HostConfig"]["Privileged"].GetBool());
+
+  novadock::v1::DeleteInstanceRequest del;
+  del.set_uuid(uuid);
+  del.set_grace_period_seconds(1);
+  novadock::v1::DeleteInstanceResponse resp;
+  ASSERT_TRUE(Call(&Agent::Stub::DeleteInstance, del, &resp).ok());
+  EXPECT_FALSE(
+      std::filesystem::exists(absl::StrCat(ConfigDriveDir(), "/", uuid)));
 }
 
 TEST_F(AgentIntegrationTest, ConcurrentIdenticalCreatesMakeOneContainer) {

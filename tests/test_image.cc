@@ -25,7 +25,7 @@ constexpr char kMissingBusybox[] =
     "/bin/busybox: a static busybox is needed for the test image "
     "(apt-get install busybox-static)";
 constexpr const char* kApplets[] = {"sh",   "sleep", "echo", "cat", "ls",
-                                    "true", "false", "yes",  "top"};
+                                    "true", "false", "yes",  "top", "touch"};
 constexpr char kPasswd[] =
     "root:x:0:0:root:/root:/bin/sh\n"
     "nobody:x:65534:65534:nobody:/nonexistent:/bin/false\n";
