@@ -517,6 +517,106 @@ class T05Snapshot(unittest.TestCase):
         self.assertEqual(calls[1][2]["auth_token"], "secret-token")
 
 
+class T06ConfigDriveAndNetwork(unittest.TestCase):
+    """What the container sees: its config drive (read through its own
+    console) and its address on a Docker network of this test's own."""
+
+    DRIVE_CMD = ("sh -c \"cat $NOVADOCK_CONFIG_DRIVE/openstack/latest/"
+                 "meta_data.json; echo; echo USERDATA; "
+                 "cat $NOVADOCK_CONFIG_DRIVE/openstack/latest/user_data; "
+                 "echo; cat $NOVADOCK_CONFIG_DRIVE/openstack/content/0000; "
+                 "echo; echo END; while true; do sleep 1; done\"")
+
+    def console_until_end(self, inst):
+        out = wait_for(lambda: (lambda o: o if b"END" in o else None)(
+            Env.driver.get_console_output(Env.ctx, inst)), 15)
+        self.assertTrue(out, "no END in the console")
+        return out.decode("utf-8", "replace")
+
+    def test_config_drive_contents(self):
+        import base64
+        d = Env.driver
+        inst = new_instance(command=self.DRIVE_CMD,
+                            metadata={"role": "web"})
+        inst.user_data = base64.b64encode(b"#cloud-config\nhello: 1").decode()
+        inst.key_name = "k1"
+        inst.key_data = "ssh-ed25519 AAAAC3Nza test@novadock"
+        d.spawn(Env.ctx, inst, image_meta(), [("/etc/motd", b"injected!")],
+                "s3cret-pass", {})
+        try:
+            out = self.console_until_end(inst)
+            meta = json.loads(out.splitlines()[0])
+            self.assertEqual(meta["uuid"], inst.uuid)
+            self.assertEqual(meta["hostname"], inst.hostname)
+            self.assertEqual(meta["meta"]["role"], "web")
+            self.assertEqual(meta["admin_pass"], "s3cret-pass")
+            self.assertEqual(meta["public_keys"],
+                             {"k1": "ssh-ed25519 AAAAC3Nza test@novadock"})
+            self.assertEqual(meta["files"], [
+                {"path": "/etc/motd", "content_path": "/content/0000"}])
+            self.assertIn("USERDATA\n#cloud-config\nhello: 1", out)
+            self.assertIn("injected!", out)
+            _, info = docker_inspect(inst.uuid)
+            self.assertEqual(len(info["Mounts"]), 1)
+            self.assertFalse(info["Mounts"][0]["RW"])
+            self.assertEqual(info["Mounts"][0]["Destination"],
+                             "/var/lib/cloud/seed/config_drive")
+            drive = info["Mounts"][0]["Source"]
+            self.assertTrue(os.path.isdir(drive))
+        finally:
+            d.destroy(Env.ctx, inst, None)
+        self.assertFalse(os.path.exists(drive))
+
+    def test_no_drive_when_not_required(self):
+        d = Env.driver
+        CONF.set_override("always_config_drive", False, "novadock")
+        inst = new_instance()
+        inst.config_drive = ""
+        try:
+            d.spawn(Env.ctx, inst, image_meta(), [], None, {})
+            _, info = docker_inspect(inst.uuid)
+            self.assertEqual(info["Mounts"], [])
+        finally:
+            CONF.clear_override("always_config_drive", "novadock")
+            d.destroy(Env.ctx, inst, None)
+
+    def test_static_address_on_docker_network(self):
+        from nova.network import model as network_model
+        net = "nd-shim-%d" % os.getpid()
+        status, data = tl.docker_request(
+            Env.dockerd.sock, "POST", "%s/networks/create" % Env.dockerd.api,
+            body=json.dumps({
+                "Name": net, "Driver": "bridge", "Internal": True,
+                "IPAM": {"Config": [{"Subnet": "10.213.78.0/24"}]}}).encode(),
+            headers={"Content-Type": "application/json"})
+        self.assertEqual(status, 201, data)
+        CONF.set_override("docker_network", net, "novadock")
+        d = Env.driver
+        inst = new_instance()
+        subnet = network_model.Subnet(
+            cidr="10.213.78.0/24", gateway=network_model.IP("10.213.78.1"),
+            ips=[network_model.FixedIP(address="10.213.78.9")])
+        nw_info = network_model.NetworkInfo([network_model.VIF(
+            id=uuidutils.generate_uuid(), address="fa:16:3e:11:22:33",
+            network=network_model.Network(
+                id=uuidutils.generate_uuid(), bridge="br0",
+                subnets=[subnet]))])
+        try:
+            d.spawn(Env.ctx, inst, image_meta(), [], None, {},
+                    network_info=nw_info)
+            _, info = docker_inspect(inst.uuid)
+            endpoint = info["NetworkSettings"]["Networks"][net]
+            self.assertEqual(endpoint["IPAddress"], "10.213.78.9")
+            self.assertEqual(endpoint["MacAddress"], "fa:16:3e:11:22:33")
+            self.assertEqual(info["HostConfig"]["NetworkMode"], net)
+            d.plug_vifs(inst, nw_info)  # A logged no-op.
+        finally:
+            CONF.clear_override("docker_network", "novadock")
+            d.destroy(Env.ctx, inst, None)
+            tl.docker_request(Env.dockerd.sock, "DELETE",
+                              "%s/networks/%s" % (Env.dockerd.api, net))
+
+
 class T99Shutdown(unittest.TestCase):
 
     def test_cleanup_host_stops_poller(self):

@@ -492,7 +492,9 @@ def start_agent(binary, docker_host, node_name, extra_args=(), timeout=20,
         os.makedirs(image_dir)
     argv = [binary, "--node_name=" + node_name, "--listen=127.0.0.1:0",
             "--port_file=" + port_file, "--docker_host=" + docker_host,
-            "--image_dir=" + image_dir] + list(extra_args)
+            "--image_dir=" + image_dir,
+            "--config_drive_dir=" + os.path.join(work, "config-drive")
+            ] + list(extra_args)
     log = open(log_path, "wb")
     proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log,
                             stderr=subprocess.STDOUT, close_fds=True,

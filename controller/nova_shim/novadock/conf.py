@@ -49,9 +49,18 @@ novadock_opts = [
     cfg.IntOpt('event_poll_wait_ms', default=10000, min=100, max=60000,
                help='How long one PollEvents long-poll waits for events.'),
     cfg.StrOpt('docker_network', default='',
-               help='Docker network to attach instances to. Empty: no '
-                    'network (loopback only). Not implemented yet: a '
-                    'non-empty value is refused at init_host.'),
+               help='User-defined Docker network (made on every docker node '
+                    'with `docker network create`) that instances join with '
+                    'the first fixed IP and the MAC of their Neutron port. '
+                    'Empty: no network (loopback only).'),
+    cfg.BoolOpt('always_config_drive', default=True,
+                help='Give every instance a config drive (a read-only '
+                     'directory in the openstack/latest layout: meta_data, '
+                     'user_data, network_data, key, injected files, admin '
+                     'password). False: only when Nova requires one '
+                     '(--config-drive, force_config_drive, or the image\'s '
+                     'img_config_drive=mandatory). Containers usually have no '
+                     'metadata service to ask instead.'),
     cfg.FloatOpt('cpu_allocation_ratio', default=None, min=0.0,
                  help='VCPU allocation ratio reported to placement. Unset: '
                       'Nova\'s [DEFAULT] cpu_allocation_ratio / '

@@ -13,8 +13,11 @@ thread long-polling the controller (events.py).
 
 Not supported (NotImplementedError, and the capabilities say so): resize,
 migration, evacuate, volumes, rescue, suspend/resume, interface attach.
-Not implemented yet (documented TODO): config drive, networking (instances
-have loopback only; [novadock] docker_network must stay empty).
+Config drive: every instance (or, with always_config_drive=False, those
+Nova requires one for) gets the openstack/latest files (configdrive.py) as a
+read-only directory. Networking: none (loopback only) unless [novadock]
+docker_network names a user-defined Docker network; then the container joins
+it with the first fixed IP and MAC of its Neutron port.
 """
 
 import json
@@ -34,6 +37,7 @@ from nova.virt import hardware
 
 from nova.virt.novadock import client as nd_client
 from nova.virt.novadock import conf as nd_conf
+from nova.virt.novadock import configdrive as nd_configdrive
 from nova.virt.novadock import events as nd_events
 from nova.virt.novadock._proto import agent_pb2
 from nova.virt.novadock._proto import controller_pb2
@@ -168,11 +172,6 @@ class NovaDockDriver(driver.ComputeDriver):
     # host
 
     def init_host(self, host):
-        if self.conf.docker_network:
-            raise nd_client.ConfigError(
-                reason='docker_network=%s: instance networking is not '
-                       'implemented yet; leave it empty' %
-                       self.conf.docker_network)
         client = self._client  # ConfigError for plain text off loopback.
         try:
             nodes = client.list_nodes()
@@ -386,17 +385,43 @@ class NovaDockDriver(driver.ComputeDriver):
             req.auth_token = token
         return req
 
+    def _wants_config_drive(self, instance):
+        if self.conf.always_config_drive:
+            return True
+        from nova.virt import configdrive as nova_configdrive
+        return bool(nova_configdrive.required_by(instance))
+
+    def _attach_network(self, req, instance, network_info):
+        if not self.conf.docker_network:
+            if network_info:
+                LOG.debug('novadock: [novadock] docker_network is not set: '
+                          'the container has loopback only',
+                          instance=instance)
+            return
+        req.network.name = self.conf.docker_network
+        v4, v6, mac = nd_configdrive.first_addresses(network_info)
+        req.network.ipv4_address, req.network.ipv6_address = v4, v6
+        req.network.mac_address = mac
+        if not (v4 or v6):
+            LOG.warning('novadock: no fixed IP in network_info: Docker '
+                        'assigns the address on %s', self.conf.docker_network,
+                        instance=instance)
+
     def spawn(self, context, instance, image_meta, injected_files,
               admin_password, allocations, network_info=None,
               block_device_info=None, power_on=True, accel_info=None):
-        if network_info:
-            LOG.warning('novadock: networking is not implemented yet; the '
-                        'container gets loopback only', instance=instance)
-        if injected_files or admin_password:
-            LOG.warning('novadock: injected files and admin password are '
-                        'ignored (config drive not implemented yet)',
-                        instance=instance)
         req = self._create_request(context, instance, image_meta, power_on)
+        if self._wants_config_drive(instance):
+            for path, data in nd_configdrive.build(
+                    instance, injected_files, admin_password,
+                    network_info).items():
+                req.config_drive[path] = data
+        elif injected_files or admin_password:
+            LOG.warning('novadock: no config drive for this instance: '
+                        'injected files and admin password are not passed '
+                        '(set [novadock] always_config_drive)',
+                        instance=instance)
+        self._attach_network(req, instance, network_info)
         inst = self._client.spawn(req, node=self._node_hint(instance))
         LOG.info('novadock: spawned container %s on node %s (%s)',
                  inst.container_name, inst.node, inst.docker_state,
@@ -507,9 +532,13 @@ class NovaDockDriver(driver.ComputeDriver):
                         'not uploaded to Glance' % (image_id, resp.node))
 
     def plug_vifs(self, instance, network_info):
-        LOG.debug('novadock: plug_vifs is a no-op (networking not '
-                  'implemented yet)', instance=instance)
+        # Docker attaches the container to [novadock] docker_network at
+        # create time; there is no host-side VIF to plug.
+        LOG.debug('novadock: plug_vifs is a no-op (%s)',
+                  'network %s joined at spawn' % self.conf.docker_network
+                  if self.conf.docker_network else 'no docker_network set',
+                  instance=instance)
 
     def unplug_vifs(self, instance, network_info):
-        LOG.debug('novadock: unplug_vifs is a no-op (networking not '
-                  'implemented yet)', instance=instance)
+        LOG.debug('novadock: unplug_vifs is a no-op: the container leaves '
+                  'its network when it is removed', instance=instance)
