@@ -58,6 +58,7 @@ class Env(object):
     agent = None
     controller = None
     controller_port = None
+    agent_port = None
     shim_dir = None
     driver = None
     events = []
@@ -81,11 +82,11 @@ def set_up_environment(args):
     Env.args = args
     Env.dockerd = tl.PrivateDockerd().start()
     tl.import_busybox_image(Env.dockerd.sock)
-    Env.agent, agent_port = tl.start_agent(
+    Env.agent, Env.agent_port = tl.start_agent(
         args.agent_binary, Env.dockerd.host, NODE,
         extra_args=["--grace_period_seconds=2"])
     Env.controller, Env.controller_port = tl.start_controller(
-        args.controller_binary, {NODE: agent_port},
+        args.controller_binary, {NODE: Env.agent_port},
         extra_args=["--check_interval_seconds=1"])
     Env.shim_dir = tempfile.mkdtemp(prefix="ndshim.", dir="/tmp")
     tl.build_nova_shim(Env.shim_dir, python=sys.executable)
@@ -615,6 +616,43 @@ class T06ConfigDriveAndNetwork(unittest.TestCase):
             d.destroy(Env.ctx, inst, None)
             tl.docker_request(Env.dockerd.sock, "DELETE",
                               "%s/networks/%s" % (Env.dockerd.api, net))
+
+
+class T07EventGap(unittest.TestCase):
+    """A controller restart loses its event buffer: the poller's cursor is
+    from the old process, the new one answers gap=true, and the poller
+    resyncs from the instances' current states, so a stop that happened
+    while no controller was watching still reaches Nova."""
+
+    def test_stop_while_controller_down_reaches_nova(self):
+        d = Env.driver
+        inst = new_instance()
+        d.spawn(Env.ctx, inst, image_meta(), [], None, {})
+        try:
+            def stopped():
+                return [e for e in list(Env.events)
+                        if isinstance(e, virtevent.LifecycleEvent) and
+                        e.get_instance_uuid() == inst.uuid and
+                        e.get_transition() ==
+                        virtevent.EVENT_LIFECYCLE_STOPPED]
+            resyncs = d._poller.resyncs
+            tl.stop_agent(Env.controller)
+            status, _ = tl.docker_request(
+                Env.dockerd.sock, "POST",
+                "%s/containers/nova-%s/stop?t=5" % (Env.dockerd.api,
+                                                    inst.uuid))
+            self.assertIn(status, (204, 304))
+            self.assertEqual(stopped(), [])
+            Env.controller, _ = tl.start_controller(
+                Env.args.controller_binary, {NODE: Env.agent_port},
+                extra_args=["--check_interval_seconds=1"],
+                port=Env.controller_port)
+            self.assertTrue(wait_for(stopped, 30),
+                            "no STOPPED event after the controller restart")
+            self.assertGreater(d._poller.resyncs, resyncs)
+            self.assertEqual(d.get_info(inst).state, power_state.SHUTDOWN)
+        finally:
+            d.destroy(Env.ctx, inst, None)
 
 
 class T99Shutdown(unittest.TestCase):

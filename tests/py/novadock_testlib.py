@@ -560,20 +560,21 @@ def _port_open(port, timeout=0.5):
 
 
 def start_controller(binary, agents, extra_args=(), timeout=20,
-                     image_dir=None, attempts=3):
+                     image_dir=None, attempts=3, port=None):
     """Runs `binary` (novadock-controller) on 127.0.0.1:PORT (a free port;
     it has no --port_file) with --agents=NAME=127.0.0.1:P,... from the dict
     `agents` {name: port}, and waits until the port accepts connections.
     Returns (process, port); process.novadock_log is its combined output.
     Tries another port if the first was taken in between (up to
-    `attempts`). Stop it with stop_agent()."""
+    `attempts`), unless `port` is given. Stop it with stop_agent()."""
     last_error = None
-    for _ in range(attempts):
+    fixed_port = port
+    for _ in range(1 if fixed_port else attempts):
         work = tempfile.mkdtemp(prefix="ndc.", dir="/tmp")
         log_path = os.path.join(work, "controller.log")
         idir = image_dir or os.path.join(work, "images")
         os.makedirs(idir, exist_ok=True)
-        port = free_loopback_port()
+        port = fixed_port or free_loopback_port()
         argv = [binary, "--listen=127.0.0.1:%d" % port,
                 "--agents=" + ",".join("%s=127.0.0.1:%d" % (n, p)
                                         for n, p in sorted(agents.items())),

@@ -61,6 +61,7 @@ class EventPoller(object):
         # die + stop; Nova needs to hear it once.
         self._last = {}
         self.polls = 0  # For tests and debugging.
+        self.resyncs = 0  # Gaps resynced from ListInstances.
 
     def start(self):
         if self._thread is not None:
@@ -153,6 +154,7 @@ class EventPoller(object):
                           transition, uuid)
 
     def _resync(self):
+        self.resyncs += 1
         try:
             resp = self._client.list_instances()
         except Exception as e:
