@@ -59,6 +59,7 @@ class Env(object):
     controller = None
     controller_port = None
     agent_port = None
+    glance = None
     shim_dir = None
     driver = None
     events = []
@@ -82,9 +83,11 @@ def set_up_environment(args):
     Env.args = args
     Env.dockerd = tl.PrivateDockerd().start()
     tl.import_busybox_image(Env.dockerd.sock)
+    Env.glance = tl.PrivateGlance().start()
     Env.agent, Env.agent_port = tl.start_agent(
         args.agent_binary, Env.dockerd.host, NODE,
-        extra_args=["--grace_period_seconds=2"])
+        extra_args=["--grace_period_seconds=2",
+                    "--glance_endpoint=" + Env.glance.endpoint])
     Env.controller, Env.controller_port = tl.start_controller(
         args.controller_binary, {NODE: Env.agent_port},
         extra_args=["--check_interval_seconds=1"])
@@ -106,6 +109,7 @@ def set_up_environment(args):
     CONF.set_override("cpu_allocation_ratio", 4.0, "novadock")
     CONF.set_override("reserved_host_memory_mb", 64, "novadock")
     CONF.set_override("compute_driver", DRIVER)
+    CONF.set_override("api_servers", [Env.glance.endpoint], "glance")
     Env.ctx = nova_context.RequestContext(
         user_id="u1", project_id="p1", auth_token="secret-token")
     wait_node_active()
@@ -141,6 +145,8 @@ def tear_down_environment():
             tl.stop_agent(proc)
     if Env.dockerd is not None:
         Env.dockerd.stop()
+    if Env.glance is not None:
+        Env.glance.stop()
     if Env.shim_dir:
         shutil.rmtree(Env.shim_dir, ignore_errors=True)
 
@@ -516,6 +522,76 @@ class T05Snapshot(unittest.TestCase):
         self.assertEqual(calls[1][0], "snapshot")
         self.assertEqual(calls[1][2]["glance_image_id"], image_id)
         self.assertEqual(calls[1][2]["auth_token"], "secret-token")
+
+
+class T05SnapshotToGlance(unittest.TestCase):
+    """The whole snapshot path: Nova's image API creates the record in a
+    real glance-api, the driver has the controller's agent commit the
+    container and upload it there, and a second instance boots from that
+    Glance image after the node forgot it (so the agent downloads it)."""
+
+    def test_snapshot_uploads_and_boots(self):
+        import io
+        import tarfile
+        from nova.image import glance
+        from nova.virt.novadock._proto import agent_pb2
+        from nova.virt.novadock._proto import agent_pb2_grpc
+        import grpc
+        d = Env.driver
+        inst = new_instance(
+            command="sh -c \"echo in-the-snapshot > /tmp/marker; "
+                    "while true; do sleep 1; done\"")
+        d.spawn(Env.ctx, inst, image_meta(), [], None, {})
+        second = None
+        try:
+            self.assertTrue(wait_for(lambda: docker_state(
+                inst.uuid) == "running", 10))
+            time.sleep(0.5)  # The marker is written at once; be generous.
+            image = glance.API().create(Env.ctx, {"name": "snap-test"})
+            states = []
+            d.snapshot(Env.ctx, inst, image["id"],
+                       lambda task_state, expected_state=None:
+                       states.append(task_state))
+            self.assertEqual(states, [task_states.IMAGE_PENDING_UPLOAD,
+                                      task_states.IMAGE_UPLOADING])
+            status, body = Env.glance.request(
+                "GET", "/v2/images/%s" % image["id"])
+            self.assertEqual(status, 200)
+            record = json.loads(body)
+            self.assertEqual(record["status"], "active")
+            self.assertEqual(record["container_format"], "docker")
+            self.assertEqual(record["disk_format"], "raw")
+            status, data = Env.glance.request(
+                "GET", "/v2/images/%s/file" % image["id"])
+            self.assertEqual(status, 200)
+            self.assertEqual(len(data), record["size"])
+            with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+                self.assertIn("manifest.json", tar.getnames())
+
+            # The node forgets the image: the next boot must fetch it.
+            channel = grpc.insecure_channel("127.0.0.1:%d" % Env.agent_port)
+            try:
+                agent_pb2_grpc.AgentStub(channel).RemoveImage(
+                    agent_pb2.RemoveImageRequest(glance_id=image["id"],
+                                                 remove_archive=True),
+                    timeout=60)
+            finally:
+                channel.close()
+            second = new_instance(
+                command="sh -c \"cat /tmp/marker; echo END; "
+                        "while true; do sleep 1; done\"")
+            meta = objects.ImageMeta.from_dict({
+                "id": image["id"], "name": "snap-test",
+                "container_format": "docker", "disk_format": "raw",
+                "properties": {}})
+            d.spawn(Env.ctx, second, meta, [], None, {})
+            out = wait_for(lambda: (lambda o: o if b"END" in o else None)(
+                d.get_console_output(Env.ctx, second)), 15)
+            self.assertTrue(out and b"in-the-snapshot" in out, out)
+        finally:
+            d.destroy(Env.ctx, inst, None)
+            if second is not None:
+                d.destroy(Env.ctx, second, None)
 
 
 class T06ConfigDriveAndNetwork(unittest.TestCase):

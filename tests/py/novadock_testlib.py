@@ -620,3 +620,133 @@ def build_nova_shim(dest, python=sys.executable):
     if virt not in nova.virt.__path__:
         nova.virt.__path__.append(virt)
     return dest
+
+
+# --------------------------------------------------------------------------
+# A private Glance (Debian's glance-api, noauth, sqlite, file store), the
+# Python twin of tests/glance_fixture.cc: same configuration, same rules.
+
+_GLANCE_CONF = """[DEFAULT]
+bind_host = 127.0.0.1
+bind_port = @PORT@
+workers = 0
+log_file = @D@/glance-api.log
+use_stderr = false
+enabled_import_methods = [glance-direct]
+public_endpoint = http://127.0.0.1:@PORT@
+
+[database]
+connection = sqlite:///@D@/glance.sqlite
+
+[glance_store]
+stores = file
+default_store = file
+filesystem_store_datadir = @D@/images
+
+[os_glance_staging_store]
+filesystem_store_datadir = @D@/staging
+
+[os_glance_tasks_store]
+filesystem_store_datadir = @D@/tasks
+
+[oslo_concurrency]
+lock_path = @D@/lock
+
+[paste_deploy]
+config_file = /etc/glance/glance-api-paste.ini
+flavor =
+
+[oslo_policy]
+policy_file = @D@/policy.yaml
+enforce_new_defaults = false
+enforce_scope = false
+"""
+
+
+class PrivateGlance(object):
+    """glance-api on 127.0.0.1:PORT in its own /tmp/ng.* directory."""
+
+    def __init__(self):
+        self.dir = None
+        self.port = None
+        self.proc = None
+
+    @property
+    def endpoint(self):
+        return "http://127.0.0.1:%d" % self.port
+
+    def _run(self, argv, out_name, timeout):
+        with open(os.path.join(self.dir, out_name), "wb") as out:
+            subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=out,
+                           stderr=subprocess.STDOUT, close_fds=True,
+                           timeout=timeout, check=True)
+
+    def start(self, timeout=60):
+        for program in ("/usr/bin/glance-api", "/usr/bin/glance-manage",
+                        "/usr/bin/sqlite3"):
+            if not os.access(program, os.X_OK):
+                raise RuntimeError("%s is not installed "
+                                   "(deployment/install-deps.sh)" % program)
+        self.dir = tempfile.mkdtemp(prefix="ng.", dir="/tmp")
+        for sub in ("images", "staging", "tasks", "lock"):
+            os.mkdir(os.path.join(self.dir, sub), 0o700)
+        self.port = free_loopback_port()
+        conf = os.path.join(self.dir, "glance-api.conf")
+        with open(conf, "w") as f:
+            f.write(_GLANCE_CONF.replace("@D@", self.dir).replace(
+                "@PORT@", str(self.port)))
+        with open(os.path.join(self.dir, "policy.yaml"), "w") as f:
+            f.write('"publicize_image": ""\n"communitize_image": ""\n'
+                    '"context_is_admin": ""\n')
+        self._run(["/usr/bin/glance-manage", "--config-file", conf,
+                   "db_sync"], "glance-manage.out", 120)
+        self._run(["/usr/bin/sqlite3", os.path.join(self.dir, "glance.sqlite"),
+                   "PRAGMA journal_mode=WAL;"], "sqlite3.out", 30)
+        out = open(os.path.join(self.dir, "glance-api.out"), "wb")
+        self.proc = subprocess.Popen(
+            ["/usr/bin/glance-api", "--config-file", conf],
+            stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+            close_fds=True, start_new_session=True)
+        out.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                break
+            try:
+                status, _ = self.request("GET", "/versions", timeout=2)
+                if 200 <= status < 400:
+                    return self
+            except OSError:
+                pass
+            time.sleep(0.1)
+        tail = (_read(os.path.join(self.dir, "glance-api.log")) or "")[-3000:]
+        self.stop()
+        raise RuntimeError("glance-api did not answer /versions: %s" % tail)
+
+    def request(self, method, path, body=None, headers=None, timeout=60):
+        """(status, body bytes) of one HTTP exchange with glance-api."""
+        import http.client
+        conn = http.client.HTTPConnection("127.0.0.1", self.port,
+                                          timeout=timeout)
+        try:
+            conn.request(method, path, body=body, headers=headers or {})
+            resp = conn.getresponse()
+            return resp.status, resp.read()
+        finally:
+            conn.close()
+
+    def stop(self):
+        if self.proc is not None and self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGTERM)
+                self.proc.wait(10)
+            except (ProcessLookupError, subprocess.TimeoutExpired):
+                try:
+                    os.killpg(self.proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                self.proc.wait(5)
+        self.proc = None
+        if self.dir and not os.environ.get("NOVADOCK_KEEP_LOGS"):
+            shutil.rmtree(self.dir, ignore_errors=True)
+        self.dir = None
