@@ -731,6 +731,69 @@ class T07EventGap(unittest.TestCase):
             d.destroy(Env.ctx, inst, None)
 
 
+class T08MutualTls(unittest.TestCase):
+    """The shim reaches a controller that serves mutual TLS (certificates
+    from deployment/make-certs.sh), and is refused without the right
+    client certificate."""
+
+    def test_tls_controller(self):
+        import subprocess
+        from nova.virt.novadock import driver as nd_driver
+        pki = tempfile.mkdtemp(prefix="ndpki.", dir="/tmp")
+        other = tempfile.mkdtemp(prefix="ndpki.", dir="/tmp")
+        script = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                              "..", "deployment", "make-certs.sh")
+        for d, args in ((pki, ["ca"]),
+                        (pki, ["server", "controller", "IP:127.0.0.1"]),
+                        (pki, ["client", "nova-compute"]),
+                        (other, ["ca"]),
+                        (other, ["client", "nova-compute"])):
+            subprocess.run(["sh", script, d] + args, check=True,
+                           stdout=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+        controller, port = tl.start_controller(
+            Env.args.controller_binary, {NODE: Env.agent_port},
+            extra_args=["--tls_ca=%s/ca.pem" % pki,
+                        "--tls_cert=%s/controller.pem" % pki,
+                        "--tls_key=%s/controller-key.pem" % pki])
+        saved = {k: getattr(CONF.novadock, k) for k in (
+            "controller_address", "tls_ca", "tls_cert", "tls_key",
+            "retries")}
+
+        def use(ca, cert, key):
+            CONF.set_override("controller_address", "127.0.0.1:%d" % port,
+                              "novadock")
+            CONF.set_override("retries", 0, "novadock")
+            for k, v in (("tls_ca", ca), ("tls_cert", cert),
+                         ("tls_key", key)):
+                CONF.set_override(k, v, "novadock")
+            return nd_driver.NovaDockDriver(None)
+        try:
+            drv = use("%s/ca.pem" % pki, "%s/nova-compute.pem" % pki,
+                      "%s/nova-compute-key.pem" % pki)
+            drv.init_host("test")
+            try:
+                self.assertEqual(drv.get_available_nodes(), [NODE])
+            finally:
+                drv.cleanup_host("test")
+            for ca, cert, key in (
+                    # A client certificate from another CA.
+                    ("%s/ca.pem" % pki, "%s/nova-compute.pem" % other,
+                     "%s/nova-compute-key.pem" % other),
+                    # Plain text to a TLS port (loopback allows trying).
+                    ("", "", "")):
+                drv = use(ca, cert, key)
+                with self.assertRaises(exception.HypervisorUnavailable) as e:
+                    drv.init_host("test")
+                self.assertIn("127.0.0.1:%d" % port, str(e.exception))
+                drv.cleanup_host("test")
+        finally:
+            for k, v in saved.items():
+                CONF.set_override(k, v, "novadock")
+            tl.stop_agent(controller)
+            shutil.rmtree(pki, ignore_errors=True)
+            shutil.rmtree(other, ignore_errors=True)
+
+
 class T99Shutdown(unittest.TestCase):
 
     def test_cleanup_host_stops_poller(self):
