@@ -20,7 +20,6 @@ constexpr int64_t kMinMemoryBytes = 6 << 20;  // dockerd's minimum.
 constexpr int64_t kNanosPerCpu = 1000000000;
 constexpr int32_t kExitSigterm = 143;
 constexpr int32_t kExitSigkill = 137;
-constexpr absl::Duration kEventPoll = absl::Milliseconds(10);
 constexpr const char* kOps[] = {"Ping",
                                 "Version",
                                 "Info",
@@ -289,6 +288,11 @@ void FakeDockerApi::AddNetworkForTest(const std::string& name,
                                       std::string subnet_prefix) {
   absl::MutexLock lock(&mu_);
   networks_[name] = std::move(subnet_prefix);
+}
+
+void FakeDockerApi::SetEventPollForTest(absl::Duration period) {
+  absl::MutexLock lock(&mu_);
+  event_poll_ = period;
 }
 
 void FakeDockerApi::SetInfoForTest(const DockerInfo& info) {
@@ -978,7 +982,7 @@ absl::Status FakeDockerApi::FollowEvents(const Filters& filters,
       auto ready = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
         return down_ || events_.size() > next;
       };
-      mu_.AwaitWithTimeout(absl::Condition(&ready), kEventPoll);
+      mu_.AwaitWithTimeout(absl::Condition(&ready), event_poll_);
       if (down_) {
         return absl::UnavailableError(
             "docker events: connection lost (fake is down)");

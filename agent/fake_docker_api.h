@@ -86,6 +86,10 @@ class FakeDockerApi final : public DockerApi {
   // Marks the container dead (as after a failed removal).
   [[nodiscard]] absl::Status MarkDeadForTest(absl::string_view id_or_name);
   void SetInfoForTest(const DockerInfo& info);
+  // How often a StreamEvents call looks at its cancel flag when no event
+  // comes (default 10 ms). Hollow agents in benchmarks set it long: a
+  // thousand streams polling every 10 ms burn a core.
+  void SetEventPollForTest(absl::Duration period);
   // A user-defined network containers may join; `subnet_prefix` is the
   // IPv4 prefix its addresses must start with ("10.9.0."). Creating a
   // container on an unknown network is NOT_FOUND, as in Docker.
@@ -212,6 +216,7 @@ class FakeDockerApi final : public DockerApi {
   std::map<std::string, std::string> image_refs_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, Container> containers_ ABSL_GUARDED_BY(mu_);  // By id.
   std::map<std::string, std::string> networks_ ABSL_GUARDED_BY(mu_);
+  absl::Duration event_poll_ ABSL_GUARDED_BY(mu_) = absl::Milliseconds(10);
   std::vector<DockerEvent> events_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, std::deque<absl::Status>> one_shot_errors_
       ABSL_GUARDED_BY(mu_);

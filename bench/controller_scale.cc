@@ -162,6 +162,9 @@ class HollowAgent {
     info.docker_root_dir = "/";
     docker_.SetInfoForTest(info);
     docker_.AddImage("busybox:latest", kImageId);
+    // The agent follows the fake's events from start; polling its cancel
+    // flag every 10 ms x 500 agents would be the harness's main idle load.
+    docker_.SetEventPollForTest(absl::Seconds(1));
     std::error_code ec;
     std::filesystem::create_directories(image_dir_, ec);
     if (ec)

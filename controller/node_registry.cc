@@ -7,7 +7,6 @@
 #include <algorithm>
 #include <cstdint>
 #include <set>
-#include <thread>
 #include <tuple>
 #include <utility>
 
@@ -277,40 +276,51 @@ void NodeRegistry::CheckAll() {
     uint64_t generation = 0;
     uint64_t usage_generation = 0;
     std::shared_ptr<AgentStub> stub;
+    grpc::ClientContext context;  // Lives until the call's callback ran.
+    novadock::v1::GetNodeRequest request;
     grpc::Status status;
     novadock::v1::Node reply;
   };
-  std::vector<Probe> probes;
+  std::vector<std::unique_ptr<Probe>> probes;
   {
     absl::MutexLock lock(&mu_);
     probes.reserve(nodes_.size());
     for (const auto& [name, node] : nodes_) {
-      Probe p;
-      p.name = name;
-      p.generation = node->generation;
-      p.usage_generation = node->usage_generation;
-      p.stub = node->stub;
+      auto p = std::make_unique<Probe>();
+      p->name = name;
+      p->generation = node->generation;
+      p->usage_generation = node->usage_generation;
+      p->stub = node->stub;
       probes.push_back(std::move(p));
     }
   }
   // GetNode fails when the agent or its dockerd is down, so it is the
-  // health probe too. One thread per node; every call has the deadline.
-  std::vector<std::thread> threads;
-  threads.reserve(probes.size());
+  // health probe too. Every call is in flight at once through gRPC's
+  // callback API (no thread per node), each with the deadline; this waits
+  // for the last callback, so for at most about the deadline.
+  absl::Mutex done_mu;
+  size_t pending = probes.size();
   const absl::Duration timeout = options_.check_timeout;
-  for (Probe& p : probes) {
-    threads.emplace_back([&p, timeout] {
-      grpc::ClientContext context;
-      SetTimeout(context, timeout);
-      p.status =
-          p.stub->GetNode(&context, novadock::v1::GetNodeRequest(), &p.reply);
-    });
+  for (const std::unique_ptr<Probe>& p : probes) {
+    SetTimeout(p->context, timeout);
+    Probe* raw = p.get();
+    p->stub->async()->GetNode(&p->context, &p->request, &p->reply,
+                              [raw, &done_mu, &pending](grpc::Status s) {
+                                raw->status = std::move(s);
+                                absl::MutexLock lock(&done_mu);
+                                --pending;
+                              });
   }
-  for (std::thread& t : threads) t.join();
+  {
+    absl::MutexLock lock(&done_mu);
+    done_mu.Await(absl::Condition(
+        +[](size_t* n) { return *n == 0; }, &pending));
+  }
 
   const absl::Time now = clock_.Now();
   absl::MutexLock lock(&mu_);
-  for (const Probe& p : probes) {
+  for (const std::unique_ptr<Probe>& probe : probes) {
+    const Probe& p = *probe;
     auto it = nodes_.find(p.name);
     if (it == nodes_.end() || it->second->generation != p.generation) continue;
     Node& node = *it->second;

@@ -16,7 +16,7 @@
 // do not constrain placement.
 //
 // Thread-safe. No lock is held across an RPC: CheckAll copies the stubs,
-// calls every agent in parallel with a deadline, then applies the results.
+// calls every agent at once with a deadline, then applies the results.
 // `connector` and `clock` must outlive it.
 #ifndef NOVADOCK_CONTROLLER_NODE_REGISTRY_H_
 #define NOVADOCK_CONTROLLER_NODE_REGISTRY_H_
@@ -87,8 +87,8 @@ class NodeRegistry {
   // for plain text to a non-loopback address), naming the node.
   [[nodiscard]] absl::Status SetAgents(const std::vector<AgentEntry>& agents);
 
-  // GetNode on every agent in parallel (one thread each, each call bounded
-  // by check_timeout); GetNode fails while the agent's dockerd is down, so it
+  // GetNode on every agent in parallel (all in flight at once through
+  // gRPC's callback API, each bounded by check_timeout); GetNode fails while the agent's dockerd is down, so it
   // is the health check. Success (and the agent reporting this node's name)
   // copies capacity, usage, Docker version and uptime and resets the error
   // count; failure counts one error. Blocks for at most about check_timeout.
