@@ -88,10 +88,11 @@ class NodeRegistry {
   [[nodiscard]] absl::Status SetAgents(const std::vector<AgentEntry>& agents);
 
   // GetNode on every agent in parallel (all in flight at once through
-  // gRPC's callback API, each bounded by check_timeout); GetNode fails while the agent's dockerd is down, so it
-  // is the health check. Success (and the agent reporting this node's name)
-  // copies capacity, usage, Docker version and uptime and resets the error
-  // count; failure counts one error. Blocks for at most about check_timeout.
+  // gRPC's callback API, each bounded by check_timeout); GetNode fails while
+  // the agent's dockerd is down, so it is the health check. Success (and the
+  // agent reporting this node's name) copies capacity, usage, Docker version
+  // and uptime and resets the error count; failure counts one error. Blocks for
+  // at most about check_timeout.
   void CheckAll();
 
   std::vector<novadock::v1::NodeStatus> List() const;
