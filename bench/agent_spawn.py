@@ -278,26 +278,40 @@ def containerd_pid(dockerd):
         return 0
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--agent-binary",
-                        default=os.environ.get("NOVADOCK_AGENT_BINARY"),
-                        required=not os.environ.get("NOVADOCK_AGENT_BINARY"))
-    parser.add_argument("--n", type=int, default=40,
-                        help="instances per phase (default 40)")
-    parser.add_argument("--concurrency", default="1,8,32",
-                        help="comma-separated caller counts (default 1,8,32)")
+def parse_run_args(doc, binaries, n, concurrency, rounds, extra=None):
+    """The spawn benchmarks' common command line: --<binary>-binary for each
+    of `binaries` (default from NOVADOCK_<BINARY>_BINARY), --n, --concurrency,
+    --warmup, --rounds, --json, plus what `extra(parser)` adds. Returns
+    (args, concurrencies) after checking them."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    for b in binaries:
+        env = "NOVADOCK_%s_BINARY" % b.upper()
+        parser.add_argument("--%s-binary" % b, default=os.environ.get(env),
+                            required=not os.environ.get(env))
+    parser.add_argument("--n", type=int, default=n,
+                        help="spawns per phase (default %d)" % n)
+    parser.add_argument("--concurrency", default=concurrency,
+                        help="comma-separated caller counts (default %s)" %
+                        concurrency)
     parser.add_argument("--warmup", type=int, default=3,
                         help="untimed spawns per path before the run")
-    parser.add_argument("--rounds", type=int, default=2,
-                        help="repeat the whole matrix (default 2), path "
-                        "order reversed every other round; samples pooled")
+    parser.add_argument("--rounds", type=int, default=rounds,
+                        help="repeat the whole matrix (default %d), path "
+                        "order reversed every other round; samples pooled" %
+                        rounds)
     parser.add_argument("--json", help="also write the results here")
+    if extra is not None:
+        extra(parser)
     args = parser.parse_args()
     concurrencies = [int(c) for c in args.concurrency.split(",") if c]
     if args.n < 1 or args.rounds < 1 or not concurrencies or \
             min(concurrencies) < 1:
         parser.error("--n, --rounds and every --concurrency must be >= 1")
+    return args, concurrencies
+
+
+def main():
+    args, concurrencies = parse_run_args(__doc__, ("agent",), 40, "1,8,32", 2)
 
     run_start = time.monotonic()
     run_date = datetime.datetime.now().astimezone().isoformat(

@@ -19,7 +19,6 @@ bench/agent_spawn.py's (imported, not copied); dockerd, the image, the agent
 and the controller come from tests/py/novadock_testlib.py.
 """
 
-import argparse
 import datetime
 import importlib
 import json
@@ -112,33 +111,14 @@ def wait_node_idle(env, timeout):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--controller-binary",
-                        default=os.environ.get("NOVADOCK_CONTROLLER_BINARY"),
-                        required=not os.environ.get(
-                            "NOVADOCK_CONTROLLER_BINARY"))
-    parser.add_argument("--agent-binary",
-                        default=os.environ.get("NOVADOCK_AGENT_BINARY"),
-                        required=not os.environ.get("NOVADOCK_AGENT_BINARY"))
-    parser.add_argument("--n", type=int, default=40,
-                        help="spawns per phase (default 40)")
-    parser.add_argument("--concurrency", default="1,32",
-                        help="comma-separated caller counts (default 1,32)")
-    parser.add_argument("--warmup", type=int, default=3,
-                        help="untimed spawns per path before the run")
-    parser.add_argument("--rounds", type=int, default=4,
-                        help="repeat the whole matrix (default 4), path "
-                        "order reversed every other round; samples pooled")
-    parser.add_argument("--check-interval", type=int, default=10,
-                        help="controller --check_interval_seconds (default "
-                        "10, the controller's own default)")
-    parser.add_argument("--json", help="also write the results here")
-    args = parser.parse_args()
-    concurrencies = [int(c) for c in args.concurrency.split(",") if c]
-    if args.n < 1 or args.rounds < 1 or not concurrencies or \
-            min(concurrencies) < 1 or args.check_interval < 1:
-        parser.error("--n, --rounds, --check-interval and every "
-                     "--concurrency must be >= 1")
+    def check_interval(parser):
+        parser.add_argument("--check-interval", type=int, default=10,
+                            help="controller --check_interval_seconds "
+                            "(default 10, the controller's own default)")
+    args, concurrencies = base.parse_run_args(
+        __doc__, ("controller", "agent"), 40, "1,32", 4, extra=check_interval)
+    if args.check_interval < 1:
+        raise SystemExit("--check-interval must be >= 1")
 
     run_start = time.monotonic()
     run_date = datetime.datetime.now().astimezone().isoformat(

@@ -30,7 +30,6 @@ from tests/py/novadock_testlib.py.
 
 import nova.monkey_patch  # noqa: F401  (first, as in nova-compute)
 
-import argparse  # noqa: E402
 import datetime  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
@@ -103,29 +102,8 @@ def wait_node_idle(driver, timeout):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--controller-binary",
-                        default=os.environ.get("NOVADOCK_CONTROLLER_BINARY"),
-                        required=not os.environ.get(
-                            "NOVADOCK_CONTROLLER_BINARY"))
-    parser.add_argument("--agent-binary",
-                        default=os.environ.get("NOVADOCK_AGENT_BINARY"),
-                        required=not os.environ.get("NOVADOCK_AGENT_BINARY"))
-    parser.add_argument("--n", type=int, default=30,
-                        help="spawns per phase (default 30)")
-    parser.add_argument("--concurrency", default="1,8",
-                        help="comma-separated caller counts (default 1,8)")
-    parser.add_argument("--warmup", type=int, default=3,
-                        help="untimed spawns per path before the run")
-    parser.add_argument("--rounds", type=int, default=2,
-                        help="repeat the whole matrix (default 2), path "
-                        "order reversed every other round; samples pooled")
-    parser.add_argument("--json", help="also write the results here")
-    args = parser.parse_args()
-    concurrencies = [int(c) for c in args.concurrency.split(",") if c]
-    if args.n < 1 or args.rounds < 1 or not concurrencies or \
-            min(concurrencies) < 1:
-        parser.error("--n, --rounds and every --concurrency must be >= 1")
+    args, concurrencies = base.parse_run_args(
+        __doc__, ("controller", "agent"), 30, "1,8", 2)
 
     run_date = datetime.datetime.now().astimezone().isoformat(
         timespec="seconds")
