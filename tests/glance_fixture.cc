@@ -30,6 +30,7 @@
 #include "absl/synchronization/mutex.h"
 #include "gtest/gtest.h"
 #include "proto/common/clock.h"
+#include "proto/common/server_security.h"
 #include "tests/shared_fixture.h"
 
 extern char** environ;
@@ -47,7 +48,6 @@ constexpr off_t kLogTailBytes = 3000;
 constexpr char kGlanceApi[] = "/usr/bin/glance-api";
 constexpr char kGlanceManage[] = "/usr/bin/glance-manage";
 constexpr char kSqlite3[] = "/usr/bin/sqlite3";
-constexpr char kPasteIni[] = "/etc/glance/glance-api-paste.ini";
 
 absl::Status ErrnoStatus(absl::string_view what) {
   return absl::InternalError(absl::StrCat(what, ": ", std::strerror(errno)));
@@ -412,59 +412,21 @@ absl::Status GlanceFixture::CreateDir() {
 }
 
 absl::Status GlanceFixture::WriteConfig() {
-  // @D@, @PORT@, @HASH@ and @PASTE@ are replaced below.
-  constexpr absl::string_view kConf = R"([DEFAULT]
-bind_host = 127.0.0.1
-bind_port = @PORT@
-# One process: no forked workers (~100 MiB and a second start each).
-workers = 0
-log_file = @D@/glance-api.log
-use_stderr = false
-debug = false
-enabled_import_methods = [glance-direct]
-show_image_direct_url = false
-public_endpoint = http://127.0.0.1:@PORT@
-hashing_algorithm = @HASH@
-
-[database]
-connection = sqlite:///@D@/glance.sqlite
-
-[glance_store]
-stores = file
-default_store = file
-filesystem_store_datadir = @D@/images
-
-[os_glance_staging_store]
-filesystem_store_datadir = @D@/staging
-
-[os_glance_tasks_store]
-filesystem_store_datadir = @D@/tasks
-
-[oslo_concurrency]
-lock_path = @D@/lock
-
-[paste_deploy]
-config_file = @PASTE@
-# Empty: the "glance-api" pipeline with an unauthenticated context (noauth).
-flavor =
-
-[oslo_policy]
-policy_file = @D@/policy.yaml
-enforce_new_defaults = false
-enforce_scope = false
-)";
-  const std::string conf =
-      absl::StrReplaceAll(kConf, {{"@D@", dir_},
+  // The template and policy are shared with the Python tests' PrivateGlance.
+  const std::string templates = NOVADOCK_TESTS_DIR "/glance";
+  absl::StatusOr<std::string> conf = ReadSmallFile(
+      "glance config template", templates + "/glance-api.conf.in");
+  if (!conf.ok()) return conf.status();
+  absl::StatusOr<std::string> policy =
+      ReadSmallFile("glance policy", templates + "/policy.yaml");
+  if (!policy.ok()) return policy.status();
+  absl::Status s = WriteFile(
+      dir_ + "/glance-api.conf",
+      absl::StrReplaceAll(*conf, {{"@D@", dir_},
                                   {"@PORT@", absl::StrCat(port_)},
-                                  {"@HASH@", options_.hashing_algorithm},
-                                  {"@PASTE@", kPasteIni}});
-  absl::Status s = WriteFile(dir_ + "/glance-api.conf", conf);
+                                  {"@HASH@", options_.hashing_algorithm}}));
   if (!s.ok()) return s;
-  // The noauth context is admin but has no roles: open the role:admin rules.
-  return WriteFile(dir_ + "/policy.yaml",
-                   "\"publicize_image\": \"\"\n"
-                   "\"communitize_image\": \"\"\n"
-                   "\"context_is_admin\": \"\"\n");
+  return WriteFile(dir_ + "/policy.yaml", *policy);
 }
 
 absl::Status GlanceFixture::SpawnGlanceApi() {

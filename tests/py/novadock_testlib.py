@@ -624,43 +624,11 @@ def build_nova_shim(dest, python=sys.executable):
 
 # --------------------------------------------------------------------------
 # A private Glance (Debian's glance-api, noauth, sqlite, file store), the
-# Python twin of tests/glance_fixture.cc: same configuration, same rules.
+# Python twin of tests/glance_fixture.cc: the same configuration files
+# (tests/glance/), the same rules.
 
-_GLANCE_CONF = """[DEFAULT]
-bind_host = 127.0.0.1
-bind_port = @PORT@
-workers = 0
-log_file = @D@/glance-api.log
-use_stderr = false
-enabled_import_methods = [glance-direct]
-public_endpoint = http://127.0.0.1:@PORT@
-
-[database]
-connection = sqlite:///@D@/glance.sqlite
-
-[glance_store]
-stores = file
-default_store = file
-filesystem_store_datadir = @D@/images
-
-[os_glance_staging_store]
-filesystem_store_datadir = @D@/staging
-
-[os_glance_tasks_store]
-filesystem_store_datadir = @D@/tasks
-
-[oslo_concurrency]
-lock_path = @D@/lock
-
-[paste_deploy]
-config_file = /etc/glance/glance-api-paste.ini
-flavor =
-
-[oslo_policy]
-policy_file = @D@/policy.yaml
-enforce_new_defaults = false
-enforce_scope = false
-"""
+GLANCE_TEMPLATES = os.path.join(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))), "glance")
 
 
 class PrivateGlance(object):
@@ -692,12 +660,13 @@ class PrivateGlance(object):
             os.mkdir(os.path.join(self.dir, sub), 0o700)
         self.port = free_loopback_port()
         conf = os.path.join(self.dir, "glance-api.conf")
+        template = _read(os.path.join(GLANCE_TEMPLATES,
+                                      "glance-api.conf.in"))
         with open(conf, "w") as f:
-            f.write(_GLANCE_CONF.replace("@D@", self.dir).replace(
-                "@PORT@", str(self.port)))
-        with open(os.path.join(self.dir, "policy.yaml"), "w") as f:
-            f.write('"publicize_image": ""\n"communitize_image": ""\n'
-                    '"context_is_admin": ""\n')
+            f.write(template.replace("@D@", self.dir).replace(
+                "@PORT@", str(self.port)).replace("@HASH@", "sha512"))
+        shutil.copyfile(os.path.join(GLANCE_TEMPLATES, "policy.yaml"),
+                        os.path.join(self.dir, "policy.yaml"))
         self._run(["/usr/bin/glance-manage", "--config-file", conf,
                    "db_sync"], "glance-manage.out", 120)
         self._run(["/usr/bin/sqlite3", os.path.join(self.dir, "glance.sqlite"),
