@@ -16,6 +16,10 @@ PACKAGES=(
   python3-nova python3-oslo.config
   time
   glance-api sqlite3
+  # packages (CPack DEB) and the Fuel plugin's tests
+  dpkg-dev fakeroot file systemd adduser
+  python3-yaml python3-jsonschema
+  puppet puppet-module-puppetlabs-inifile
 )
 
 missing=()
