@@ -30,8 +30,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "py"))
 import novadock_testlib as testlib  # noqa: E402
 
-PACKAGES = ("novadock-agent", "novadock-controller", "novadock-glance-loader",
-            "python3-novadock-nova")
+PACKAGES = ("novadock-common", "novadock-agent", "novadock-controller",
+            "novadock-glance-loader", "python3-novadock-nova")
 UNIT_DIR = "/lib/systemd/system"
 SHIM_DIR = "/usr/lib/python3/dist-packages/nova/virt/novadock"
 NODE = "pkgtest-docker-1"
