@@ -20,7 +20,8 @@ if ('compute' in $roles) and novadock_name_matches($user_node_name, $novadock['n
   if $novadock['glance_fetch'] == false {
     $glance_endpoint = ''
   } else {
-    $glance_endpoint = "http://${hiera('management_vip')}:9292"
+    $management_vip = hiera('management_vip')
+    $glance_endpoint = "http://${management_vip}:9292"
   }
   $image_dir = $novadock['image_dir'] ? {
     undef   => '/var/lib/novadock/images',
