@@ -296,6 +296,9 @@ class PuppetTest(unittest.TestCase):
         self.assertNotIn("--tls_", flags)
         self.assertNotIn("--glance_endpoint", flags)
         self.assertIn("File[/srv/images]", cat)
+        dropin = cat["File[/etc/systemd/system/novadock-agent.service.d/"
+                     "novadock-fuel.conf]"]["content"]
+        self.assertIn("\n[Service]\nReadWritePaths=/srv/images\n", dropin)
         self.assertNotIn("Exec[novadock-group-docker-nova]", cat)
         self.assertFalse([k for k in cat if "certificate" in k])
         # A pattern that matches no node: the docker node is left alone.

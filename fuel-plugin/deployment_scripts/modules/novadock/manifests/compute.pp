@@ -33,6 +33,7 @@ class novadock::compute (
   $tls_dir = '/etc/novadock/tls',
   $nova_tls_dir = '/etc/nova/novadock-tls',
   $flags_file = '/etc/novadock/agent.flags',
+  $unit_dropin_dir = '/etc/systemd/system/novadock-agent.service.d',
   $nova_conf = '/etc/nova/nova.conf',
   $nova_compute_conf = '/etc/nova/nova-compute.conf',
   $restart_nova = 'service nova-compute restart',
@@ -129,11 +130,33 @@ class novadock::compute (
     content => template('novadock/agent.flags.erb'),
     require => $agent_requires,
   }
+  # The unit's ProtectSystem=strict leaves only /var/lib/novadock writable:
+  # a drop-in adds the image directory (harmless when it is inside).
+  file { $unit_dropin_dir:
+    ensure => directory,
+    owner  => 'root',
+    group  => 'root',
+    mode   => '0755',
+  }
+  file { "${unit_dropin_dir}/novadock-fuel.conf":
+    ensure  => file,
+    owner   => 'root',
+    group   => 'root',
+    mode    => '0644',
+    content => "# Written by the novadock Fuel plugin.\n[Service]\nReadWritePaths=${image_dir}\n",
+    notify  => Exec['novadock-systemd-reload'],
+  }
+  exec { 'novadock-systemd-reload':
+    command     => 'systemctl daemon-reload',
+    path        => $path,
+    refreshonly => true,
+  }
   service { 'novadock-agent':
     ensure    => running,
     enable    => true,
-    subscribe => File[$flags_file],
-    require   => [Service['docker'], File[$image_dir]],
+    subscribe => [File[$flags_file], File["${unit_dropin_dir}/novadock-fuel.conf"]],
+    require   => [Service['docker'], File[$image_dir],
+                  Exec['novadock-systemd-reload']],
   }
 
   # nova-compute: the driver (nova.conf and, as Ubuntu's nova-compute reads
