@@ -293,6 +293,27 @@ class T02Resources(unittest.TestCase):
         self.assertFalse(pt.has_inventory_changed(NODE, dict(inv)))
 
 
+class T02bNodesOption(unittest.TestCase):
+    """[novadock] nodes: a service sees only its own nodes and their
+    instances (nova-compute on every docker node)."""
+
+    def test_only_listed_nodes(self):
+        d = Env.driver
+        inst = new_instance()
+        d.spawn(Env.ctx, inst, image_meta(), [], None, {})
+        try:
+            CONF.set_override("nodes", ["compute-docker-2"], "novadock")
+            self.assertEqual(d.get_available_nodes(refresh=True), [])
+            self.assertNotIn(inst.uuid, d.list_instance_uuids())
+            self.assertFalse(d.node_is_available(NODE))
+            CONF.set_override("nodes", [NODE], "novadock")
+            self.assertEqual(d.get_available_nodes(refresh=True), [NODE])
+            self.assertIn(inst.uuid, d.list_instance_uuids())
+        finally:
+            CONF.clear_override("nodes", "novadock")
+            d.destroy(Env.ctx, inst, None)
+
+
 class T03Lifecycle(unittest.TestCase):
 
     def assertState(self, inst, nova_state, docker):

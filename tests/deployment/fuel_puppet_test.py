@@ -270,6 +270,7 @@ class PuppetTest(unittest.TestCase):
         self.assertEqual(nova["compute_driver"],
                          "novadock.driver.NovaDockDriver")
         self.assertEqual(nova["controller_address"], "192.168.0.2:50050")
+        self.assertEqual(nova["nodes"], "node-3")  # Its own node only.
         self.assertEqual(nova["tls_cert"],
                          "/etc/nova/novadock-tls/nova-compute.pem")
         self.assertEqual(nova["reserved_host_memory_mb"], "1024")

@@ -27,6 +27,13 @@ novadock_opts = [
     cfg.StrOpt('tls_server_name', default='',
                help='Name to check the controller\'s certificate against, '
                     'if not the host part of controller_address.'),
+    cfg.ListOpt('nodes', default=[],
+                help='Docker nodes (the agents\' --node_name) that this '
+                     'nova-compute manages. Empty: every node of the '
+                     'controller (one nova-compute for the whole pool, as '
+                     'the ironic driver does). When nova-compute runs on '
+                     'every docker node (the Fuel plugin), each lists only '
+                     'its own node, so that no two services claim one node.'),
     cfg.FloatOpt('call_timeout', default=60.0, min=1.0,
                  help='Deadline in seconds of one controller call. Power '
                       'calls add their grace period; spawn and snapshot '

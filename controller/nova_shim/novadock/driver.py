@@ -184,7 +184,8 @@ class NovaDockDriver(driver.ComputeDriver):
                  client.address, len(nodes), ', '.join(self._node_cache))
         if self._poller is None:
             self._poller = nd_events.EventPoller(
-                client, self.emit_event, wait_ms=self.conf.event_poll_wait_ms)
+                client, self.emit_event, wait_ms=self.conf.event_poll_wait_ms,
+                wants_node=self._manages)
             self._poller.start()
 
     def cleanup_host(self, host):
@@ -195,12 +196,19 @@ class NovaDockDriver(driver.ComputeDriver):
             self._client_obj.close()
             self._client_obj = None
 
+    def _manages(self, node_name):
+        """Whether `node_name` is one of this service's nodes ([novadock]
+        nodes; empty: all)."""
+        return not self.conf.nodes or node_name in self.conf.nodes
+
     def _nodes(self):
-        return {n.name: n for n in self._client.list_nodes()}
+        return {n.name: n for n in self._client.list_nodes()
+                if self._manages(n.name)}
 
     def get_available_nodes(self, refresh=False):
         try:
-            names = [n.name for n in self._client.list_nodes()]
+            names = [n.name for n in self._client.list_nodes()
+                     if self._manages(n.name)]
         except exception.HypervisorUnavailable:
             # An empty list would make Nova delete every compute node as
             # an orphan: answer with the last list we saw, if any.
@@ -484,11 +492,11 @@ class NovaDockDriver(driver.ComputeDriver):
 
     def _list(self):
         resp = self._client.list_instances()
-        if resp.unreachable_nodes:
+        unreachable = [n for n in resp.unreachable_nodes if self._manages(n)]
+        if unreachable:
             LOG.warning('novadock: nodes %s did not answer; their instances '
-                        'are missing from the list',
-                        ', '.join(resp.unreachable_nodes))
-        return resp.instances
+                        'are missing from the list', ', '.join(unreachable))
+        return [i for i in resp.instances if self._manages(i.node)]
 
     def list_instances(self):
         return [i.name for i in self._list()]

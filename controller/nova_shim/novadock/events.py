@@ -50,9 +50,11 @@ _MAX_BACKOFF = 30.0
 
 class EventPoller(object):
 
-    def __init__(self, client, emit, wait_ms=10000):
+    def __init__(self, client, emit, wait_ms=10000, wants_node=None):
         self._client = client
         self._emit = emit
+        # Events of instances on other services' nodes are not ours to emit.
+        self._wants_node = wants_node or (lambda node: True)
         self._wait_ms = wait_ms
         self._thread = None
         self._running = False
@@ -133,6 +135,8 @@ class EventPoller(object):
             eventlet.sleep(min(0.2, deadline - time.monotonic()))
 
     def _handle(self, ev):
+        if not self._wants_node(ev.node):
+            return
         transition = EVENT_TRANSITIONS.get(ev.type)
         if transition is None:
             if ev.type == types_pb2.EVENT_TYPE_DELETED:
@@ -161,6 +165,8 @@ class EventPoller(object):
             LOG.warning('novadock: resync after an event gap failed: %s', e)
             return
         for inst in resp.instances:
+            if not self._wants_node(inst.node):
+                continue
             transition = STATE_TRANSITIONS.get(inst.power_state)
             if transition is not None:
                 self._deliver(inst.uuid, transition)

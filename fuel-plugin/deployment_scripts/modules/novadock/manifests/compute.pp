@@ -182,6 +182,8 @@ class novadock::compute (
   }
   novadock::nova_option {
     'controller_address': value => $controller_address;
+    # This nova-compute manages its own docker node only.
+    'nodes': value => $node_name;
     'tls_ca': value => $nova_tls['tls_ca'];
     'tls_cert': value => $nova_tls['tls_cert'];
     'tls_key': value => $nova_tls['tls_key'];
