@@ -118,7 +118,7 @@ stop_daemon() {
     kill -KILL -- "-$pid" 2>/dev/null || true
     say "stopped $name"
   fi
-  pgrep -g "$pid" >/dev/null 2>&1 && kill -KILL -- "-$pid" 2>/dev/null
+  if pgrep -g "$pid" >/dev/null 2>&1; then kill -KILL -- "-$pid" 2>/dev/null || true; fi
   rm -f "$STATE/run/$name.pid"
 }
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
@@ -164,16 +164,34 @@ stop_private_dockerd() {
   local d=$STATE/docker p
   stop_daemon dockerd
   for p in $(pgrep -f -- "$d/" || true); do kill -KILL "$p" 2>/dev/null || true; done
-  grep -F " $d/" /proc/self/mountinfo 2>/dev/null | awk '{print $5}' | sort -r |
+  { grep -F " $d/" /proc/self/mountinfo 2>/dev/null || true; } | awk '{print $5}' | sort -r |
     while read -r m; do umount -l "$m" 2>/dev/null || true; done
 }
 
+# Stops every daemon but dockerd at once (TERM to each process group, KILL
+# what is left after 20 s), then the private dockerd if there is one.
 down() {
-  local i
-  for ((i = ${#DAEMONS[@]} - 1; i >= 0; i--)); do
-    [ "${DAEMONS[$i]}" = dockerd ] && continue
-    stop_daemon "${DAEMONS[$i]}"
+  local name pid pids=() names=()
+  for name in "${DAEMONS[@]}"; do
+    [ "$name" = dockerd ] && continue
+    pid=$(pid_of "$name")
+    [ -n "$pid" ] || continue
+    if kill -0 "$pid" 2>/dev/null; then
+      kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+      pids+=("$pid"); names+=("$name")
+    fi
+    rm -f "$STATE/run/$name.pid"
   done
+  for _ in $(seq 1 200); do
+    local alive=0
+    for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
+    [ $alive = 0 ] && break
+    sleep 0.1
+  done
+  for pid in "${pids[@]}"; do
+    if pgrep -g "$pid" >/dev/null 2>&1; then kill -KILL -- "-$pid" 2>/dev/null || true; fi
+  done
+  [ ${#names[@]} = 0 ] || say "stopped ${names[*]}"
   if [ -f "$STATE/run/dockerd.pid" ]; then stop_private_dockerd; fi
 }
 
