@@ -581,12 +581,13 @@ def main():
     return rc
 
 
-def start_aio(aio, build, base, state):
+def start_aio(aio, build, base, state, extra=()):
     say("starting the OpenStack AIO in %s, ports %d-%d" %
         (state, base, base + PORTS_PER_AIO - 1))
     start = time.monotonic()
     up = subprocess.run(aio + ["--from-build", build, "--port-base",
-                               str(base), "--private-dockerd", "--no-demo"],
+                               str(base), "--private-dockerd", "--no-demo"] +
+                        list(extra),
                         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                         stderr=subprocess.STDOUT, timeout=600)
     took = time.monotonic() - start
