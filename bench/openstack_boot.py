@@ -33,6 +33,7 @@ import json
 import os
 import platform
 import queue
+import re
 import statistics
 import subprocess
 import sys
@@ -47,6 +48,8 @@ import openstack_e2e as e2e  # noqa: E402  (tests/e2e/openstack_e2e.py)
 
 NOVADOCK_HOST = e2e.NODE
 FAKE_HOST = "aio-fake"
+SPAWN_RE = re.compile(r"\[instance: ([0-9a-f-]{36})\] Took ([0-9.]+) seconds "
+                      r"to spawn the instance on the hypervisor")
 
 
 def parse_time(text):
@@ -72,23 +75,34 @@ class Bench:
         self.image = None
 
     def setup(self, state):
+        """Flavor bench.docker and image bench-busybox (made once per AIO,
+        reused with --running)."""
         c = self.c
-        self.flavor = c.call("compute", "POST", "/flavors", json={
-            "flavor": {"name": "bench.docker", "ram": 64, "vcpus": 1,
-                       "disk": 1}}).json()["flavor"]["id"]
-        archive = os.path.join(state, "bench-image.tar")
-        subprocess.run(["/usr/bin/python3", os.path.join(
-            e2e.AIO, "aio_docker.py"), "demo-image", c.docker_sock, archive],
-            check=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-            timeout=120)
-        image = c.call("image", "POST", "/v2/images", json={
-            "name": "bench-busybox", "container_format": "docker",
-            "disk_format": "raw", "visibility": "public"}).json()
-        with open(archive, "rb") as f:
-            c.call("image", "PUT", "/v2/images/%s/file" % image["id"],
-                   data=f.read(),
-                   headers={"Content-Type": "application/octet-stream"})
-        self.image = image["id"]
+        flavors = [f["id"] for f in c.call("compute", "GET", "/flavors").json()[
+            "flavors"] if f["name"] == "bench.docker"]
+        self.flavor = flavors[0] if flavors else c.call(
+            "compute", "POST", "/flavors", json={"flavor": {
+                "name": "bench.docker", "ram": 64, "vcpus": 1,
+                "disk": 1}}).json()["flavor"]["id"]
+        images = c.call("image", "GET", "/v2/images?name=bench-busybox&"
+                        "status=active").json()["images"]
+        if images:
+            self.image = images[0]["id"]
+        else:
+            archive = os.path.join(state, "bench-image.tar")
+            subprocess.run(["/usr/bin/python3", os.path.join(
+                e2e.AIO, "aio_docker.py"), "demo-image", c.docker_sock,
+                archive], check=True, stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL, timeout=120)
+            image = c.call("image", "POST", "/v2/images", json={
+                "name": "bench-busybox", "container_format": "docker",
+                "disk_format": "raw", "visibility": "public"}).json()
+            with open(archive, "rb") as f:
+                c.call("image", "PUT", "/v2/images/%s/file" % image["id"],
+                       data=f.read(),
+                       headers={"Content-Type": "application/octet-stream"})
+            os.unlink(archive)
+            self.image = image["id"]
         for host in (NOVADOCK_HOST, FAKE_HOST):  # Warm-up: loads the image.
             self.nova_phase(host, 1)
 
@@ -126,13 +140,31 @@ class Bench:
                  if s["OS-EXT-SRV-ATTR:host"] != host]
         if wrong:
             raise RuntimeError("servers not on %s: %s" % (host, wrong))
+        spawn = self.spawn_times(host, [s["id"] for s in servers])
         for s in servers:
             c.call("compute", "DELETE", "/servers/" + s["id"], ok=(204, 404))
         e2e.wait_for("%s servers deleted" % prefix,
                      lambda: not self.servers(prefix), 300, interval=0.5)
         return {"all_active_s": all_active,
                 "last_launched_s": max(per_server),
-                "per_server_s": sorted(per_server)}
+                "per_server_s": sorted(per_server),
+                "driver_spawn_s": spawn}
+
+    def spawn_times(self, host, uuids):
+        """Nova's own measure of the driver's spawn() per instance, from
+        nova-compute's log: "[instance: U] Took X seconds to spawn the
+        instance on the hypervisor"."""
+        log = "nova-compute.log" if host == NOVADOCK_HOST else \
+            "nova-compute-fake.log"
+        want = set(uuids)
+        found = {}
+        with open(os.path.join(self.c.state, "log", log),
+                  errors="replace") as f:
+            for line in f:
+                m = SPAWN_RE.search(line)
+                if m and m.group(1) in want:
+                    found[m.group(1)] = float(m.group(2))
+        return sorted(found.values())
 
     def raw_phase(self):
         c = self.c
@@ -198,6 +230,10 @@ def summarize(samples):
             "per_server_p50_s": round(pct(per, 50), 3),
             "per_server_p95_s": round(pct(per, 95), 3),
         }
+    for path in ("novadock", "fake"):
+        spawns = [x for r in samples[path] for x in r["driver_spawn_s"]]
+        out[path]["driver_spawn_p50_s"] = round(pct(spawns, 50), 3)
+        out[path]["driver_spawn_count"] = len(spawns)
     nd, fake, raw = out["novadock"], out["fake"], out["raw"]
     ops = [x for r in samples["raw"] for x in r["create_start_s"]]
     raw["create_start_p50_s"] = round(pct(ops, 50), 3)
@@ -210,6 +246,11 @@ def summarize(samples):
             added_p50 / raw["per_server_p50_s"], 2),
         "ratio_per_server_p50_to_raw_create_start_p50": round(
             added_p50 / raw["create_start_p50_s"], 2),
+        "driver_spawn_p50_s": round(
+            nd["driver_spawn_p50_s"] - fake["driver_spawn_p50_s"], 3),
+        "ratio_driver_spawn_p50_to_raw_create_start_p50": round(
+            (nd["driver_spawn_p50_s"] - fake["driver_spawn_p50_s"]) /
+            raw["create_start_p50_s"], 2),
         "ratio_all_active_to_raw": round(
             added_all / raw["all_active_median_s"], 2),
     }
@@ -264,11 +305,18 @@ def main():
                   "summary": summarize(samples), "samples": samples}
         s = result["summary"]
         print(json.dumps(s, indent=2))
-        print("novadock adds %.2f s per server (p50) over Nova's FakeDriver;"
-              " raw Docker create+start p50 %.2f s: ratio %.2f (target "
-              "<= 1.1)" % (s["novadock_added"]["per_server_p50_s"],
-                           s["raw"]["per_server_p50_s"],
-                           s["novadock_added"]["ratio_per_server_p50_to_raw"]))
+        a = s["novadock_added"]
+        print("novadock adds %.2f s per server (p50 from the POST) over "
+              "Nova's FakeDriver; raw Docker p50 from its phase start %.2f s:"
+              " ratio %.2f (target <= 1.1)" % (
+                  a["per_server_p50_s"], s["raw"]["per_server_p50_s"],
+                  a["ratio_per_server_p50_to_raw"]))
+        print("driver spawn() p50: novadock %.3f s, FakeDriver %.3f s; raw "
+              "Docker create+start p50 %.3f s: ratio %.2f" % (
+                  s["novadock"]["driver_spawn_p50_s"],
+                  s["fake"]["driver_spawn_p50_s"],
+                  s["raw"]["create_start_p50_s"],
+                  a["ratio_driver_spawn_p50_to_raw_create_start_p50"]))
         if args.json:
             with open(args.json, "w") as f:
                 json.dump(result, f, indent=2)
