@@ -48,6 +48,7 @@ import openstack_e2e as e2e  # noqa: E402  (tests/e2e/openstack_e2e.py)
 
 NOVADOCK_HOST = e2e.NODE
 FAKE_HOST = "aio-fake"
+CLK_TCK = os.sysconf("SC_CLK_TCK")
 SPAWN_RE = re.compile(r"\[instance: ([0-9a-f-]{36})\] Took ([0-9.]+) seconds "
                       r"to spawn the instance on the hypervisor")
 
@@ -106,6 +107,43 @@ class Bench:
         for host in (NOVADOCK_HOST, FAKE_HOST):  # Warm-up: loads the image.
             self.nova_phase(host, 1)
 
+    def cpu(self):
+        """CPU seconds (user+system, with reaped children) used so far by
+        each AIO daemon: every process in the process group of a pid in
+        STATE/run, plus (as "dockerd") the containerd shims of the private
+        dockerd, which run in sessions of their own."""
+        run = os.path.join(self.c.state, "run")
+        groups = {}
+        for name in os.listdir(run):
+            if name.endswith(".pid") and name != "mariadbd.pid":
+                with open(os.path.join(run, name)) as f:
+                    groups[int(f.read().split()[0])] = name[:-4]
+        docker_dir = os.path.join(self.c.state, "docker").encode()
+        used = {}
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                with open("/proc/%s/stat" % entry) as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+                with open("/proc/%s/cmdline" % entry, "rb") as f:
+                    cmdline = f.read()
+            except OSError:
+                continue
+            name = groups.get(int(fields[2]))
+            if name is None and docker_dir in cmdline:
+                name = "dockerd"
+            if name is not None:
+                ticks = sum(int(x) for x in fields[11:15])
+                used[name] = used.get(name, 0.0) + ticks / CLK_TCK
+        return used
+
+    @staticmethod
+    def cpu_delta(before, after):
+        return {k: round(after.get(k, 0.0) - before.get(k, 0.0), 2)
+                for k in sorted(set(before) | set(after))
+                if after.get(k, 0.0) - before.get(k, 0.0) > 0.005}
+
     def servers(self, prefix):
         return [s for s in self.c.call(
             "compute", "GET", "/servers/detail?name=^%s" % prefix).json()[
@@ -117,6 +155,7 @@ class Bench:
         body = {"server": {"name": prefix, "imageRef": self.image,
                            "flavorRef": self.flavor, "networks": "none",
                            "min_count": n, "max_count": n, "host": host}}
+        cpu0 = self.cpu()
         t0_wall = time.time()
         t0 = time.monotonic()
         c.call("compute", "POST", "/servers", json=body)
@@ -140,6 +179,7 @@ class Bench:
                  if s["OS-EXT-SRV-ATTR:host"] != host]
         if wrong:
             raise RuntimeError("servers not on %s: %s" % (host, wrong))
+        cpu = self.cpu_delta(cpu0, self.cpu())
         spawn = self.spawn_times(host, [s["id"] for s in servers])
         for s in servers:
             c.call("compute", "DELETE", "/servers/" + s["id"], ok=(204, 404))
@@ -148,7 +188,7 @@ class Bench:
         return {"all_active_s": all_active,
                 "last_launched_s": max(per_server),
                 "per_server_s": sorted(per_server),
-                "driver_spawn_s": spawn}
+                "driver_spawn_s": spawn, "cpu_s": cpu}
 
     def spawn_times(self, host, uuids):
         """Nova's own measure of the driver's spawn() per instance, from
@@ -203,11 +243,13 @@ class Bench:
                 return one(name, t0, conn)
             finally:
                 idle.put(conn)
+        cpu0 = self.cpu()
         t0 = time.monotonic()
         with concurrent.futures.ThreadPoolExecutor(self.concurrency) as ex:
             results = list(ex.map(job, names))
         per = [r[0] for r in results]
         all_done = time.monotonic() - t0
+        cpu = self.cpu_delta(cpu0, self.cpu())
         while not idle.empty():
             idle.get().close()
         for name in names:
@@ -215,7 +257,8 @@ class Bench:
                                "%s/containers/%s?force=1" % (c.api, name))
         return {"all_active_s": all_done, "last_launched_s": max(per),
                 "per_server_s": sorted(per),
-                "create_start_s": sorted(r[1] for r in results)}
+                "create_start_s": sorted(r[1] for r in results),
+                "cpu_s": cpu}
 
 
 def summarize(samples):
@@ -229,7 +272,12 @@ def summarize(samples):
                 r["all_active_s"] for r in runs), 3),
             "per_server_p50_s": round(pct(per, 50), 3),
             "per_server_p95_s": round(pct(per, 95), 3),
+            "cpu_s_median": {k: round(statistics.median(
+                r["cpu_s"].get(k, 0.0) for r in runs), 2)
+                for k in sorted({k for r in runs for k in r["cpu_s"]})},
         }
+        out[path]["cpu_s_total_median"] = round(statistics.median(
+            sum(r["cpu_s"].values()) for r in runs), 2)
     for path in ("novadock", "fake"):
         spawns = [x for r in samples[path] for x in r["driver_spawn_s"]]
         out[path]["driver_spawn_p50_s"] = round(pct(spawns, 50), 3)
@@ -295,9 +343,10 @@ def main():
                     res = bench.nova_phase(host, args.n)
                 samples[path].append(res)
                 e2e.say("round %d %-8s all %d ACTIVE %.2f s, per-server "
-                        "p50 %.2f s" % (r + 1, path, args.n,
-                                        res["all_active_s"],
-                                        pct(res["per_server_s"], 50)))
+                        "p50 %.2f s, CPU %.1f s: %s" % (
+                            r + 1, path, args.n, res["all_active_s"],
+                            pct(res["per_server_s"], 50),
+                            sum(res["cpu_s"].values()), res["cpu_s"]))
         result = {"n": args.n, "rounds": args.rounds,
                   "raw_concurrency": args.concurrency,
                   "machine": {"cpus": os.cpu_count(),
