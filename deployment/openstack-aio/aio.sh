@@ -462,7 +462,8 @@ sed -i "s#^DOCKER_HOST_USED=.*#DOCKER_HOST_USED='$DOCKER_HOST_USED'#" "$STATE/ai
 say "novadock-agent $NODE on 127.0.0.1:$AGENT_PORT, novadock-controller on 127.0.0.1:$CONTROLLER_PORT"
 start_daemon novadock-agent "$AGENT_BIN" --node_name=$NODE \
   --listen="127.0.0.1:$AGENT_PORT" --docker_host="$DOCKER_HOST_USED" \
-  --image_dir="$STATE/images" --glance_endpoint="http://127.0.0.1:$GLANCE_PORT"
+  --image_dir="$STATE/images" --config_drive_dir="$STATE/config-drive" \
+  --glance_endpoint="http://127.0.0.1:$GLANCE_PORT"
 wait_port novadock-agent "$AGENT_PORT" 30
 start_daemon novadock-controller "$CONTROLLER_BIN" --listen="127.0.0.1:$CONTROLLER_PORT" \
   --agents="$NODE=127.0.0.1:$AGENT_PORT" --image_dir="$STATE/controller-images" \

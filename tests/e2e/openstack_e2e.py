@@ -44,6 +44,7 @@ NODE = "compute-docker-1"
 BANNER = "novadock demo instance is up"
 COMPUTE_VERSION = "compute 2.79"
 PORTS_PER_AIO = 11
+CONFIG_DRIVE_MOUNT = "/var/lib/cloud/seed/config_drive"  # the agent's default
 # Nova's periodic power-state sync is set to 3600 s in the AIO's nova.conf,
 # so a state change seen sooner than this came through lifecycle events.
 EVENT_DEADLINE_S = 20
@@ -302,8 +303,18 @@ class E2E:
         check(ct["State"]["Running"], "container state %s" % ct["State"])
         check(ct["Config"]["Labels"].get("io.novadock.node") == NODE,
               "labels %s" % ct["Config"]["Labels"])
-        return "ACTIVE in %.1f s, container %s running" % (
-            took, ct["Id"][:12])
+        # The config drive: Nova's metadata as a read-only mount.
+        drive = [m for m in ct.get("Mounts", [])
+                 if m.get("Destination") == CONFIG_DRIVE_MOUNT]
+        check(drive and not drive[0].get("RW"),
+              "no read-only config drive at %s: %s" %
+              (CONFIG_DRIVE_MOUNT, ct.get("Mounts")))
+        with open(os.path.join(drive[0]["Source"], "openstack", "latest",
+                               "meta_data.json")) as f:
+            meta = json.load(f)
+        check(meta.get("uuid") == uuid, "meta_data.json: %s" % meta)
+        return "ACTIVE in %.1f s, container %s running, config drive " \
+               "meta_data.json uuid ok" % (took, ct["Id"][:12])
 
     def console(self):
         uuid = self.servers["e2e-1"]
