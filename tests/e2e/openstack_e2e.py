@@ -371,8 +371,16 @@ class E2E:
         _, took = wait_for("Nova sees the killed container as SHUTOFF",
                            lambda: c.server(uuid)["status"] == "SHUTOFF",
                            EVENT_DEADLINE_S, interval=0.1)
-        detail = "docker kill -> SHUTOFF in %.1f s (periodic sync is " \
-                 "3600 s)" % took
+        # Evidence that the lifecycle event did it, not the periodic sync
+        # (which also runs once within a minute of nova-compute's start).
+        with open(os.path.join(self.state, "log", "nova-compute.log"),
+                  errors="replace") as f:
+            events = [line for line in f if "[instance: %s] VM Stopped "
+                      "(Lifecycle Event)" % uuid in line]
+        check(events, "no 'VM Stopped (Lifecycle Event)' for %s in "
+              "nova-compute.log" % uuid)
+        detail = "docker kill -> SHUTOFF in %.1f s through a lifecycle " \
+                 "event (periodic sync every 3600 s)" % took
         c.action(uuid, {"os-start": None})
         c.wait_status(uuid, "ACTIVE")
         return detail
@@ -580,9 +588,10 @@ def main():
             down = subprocess.run(aio + ["--purge"], stdin=subprocess.DEVNULL,
                                   stdout=subprocess.PIPE,
                                   stderr=subprocess.STDOUT, timeout=300)
-            if down.returncode != 0 or os.path.exists(state):
+            left = leftovers(state, base)
+            if down.returncode != 0 or os.path.exists(state) or left:
                 print(down.stdout.decode(errors="replace")[-2000:])
-                say("clean-up failed")
+                say("clean-up failed: %s" % (left or "state dir remains"))
                 rc = 1
                 shutil.rmtree(state, ignore_errors=True)
         say("total %.0f s" % (time.monotonic() - started))
@@ -590,6 +599,24 @@ def main():
         passed = sum(1 for r in e2e.results if r[1])
         print("%d passed, %d failed" % (passed, len(e2e.results) - passed))
     return rc
+
+
+def leftovers(state, base):
+    """What aio.sh --purge left behind: processes whose command line names
+    the state dir, and listeners on the AIO's ports."""
+    left = []
+    for entry in os.listdir("/proc"):
+        try:
+            with open("/proc/%s/cmdline" % entry, "rb") as f:
+                if entry.isdigit() and state.encode() in f.read():
+                    left.append("pid " + entry)
+        except OSError:
+            pass
+    for port in range(base, base + PORTS_PER_AIO):
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                left.append("127.0.0.1:%d" % port)
+    return left
 
 
 def start_aio(aio, build, base, state, extra=()):
