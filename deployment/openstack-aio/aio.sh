@@ -35,7 +35,6 @@
 #   --no-demo          skip the demo flavor, image and network
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
-REPO=$(cd "$HERE/../.." && pwd)
 # Debian's python3 and entry points, not another python3 earlier on PATH.
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 export PYTHONDONTWRITEBYTECODE=1
@@ -123,8 +122,8 @@ stop_daemon() {
 }
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 wait_port() {  # wait_port NAME PORT SECONDS
-  local i
-  for i in $(seq 1 $(($3 * 10))); do
+  local _
+  for _ in $(seq 1 $(($3 * 10))); do
     port_open "$2" && return 0
     running "$1" || { tail -n 30 "$STATE/log/$1.out" >&2; die "$1 exited"; }
     sleep 0.1
@@ -132,8 +131,8 @@ wait_port() {  # wait_port NAME PORT SECONDS
   tail -n 30 "$STATE/log/$1.out" >&2; die "$1 did not listen on 127.0.0.1:$2 within $3 s"
 }
 wait_http() {  # wait_http NAME URL SECONDS: any HTTP answer
-  local i
-  for i in $(seq 1 $(($3 * 10))); do
+  local _
+  for _ in $(seq 1 $(($3 * 10))); do
     curl -s -o /dev/null -m 2 "$2" && return 0
     running "$1" || { tail -n 30 "$STATE/log/$1.out" >&2; die "$1 exited"; }
     sleep 0.1
