@@ -469,6 +469,13 @@ class NovaDockDriver(driver.ComputeDriver):
                  block_device_info=None, accel_info=None):
         self._client.power_on(instance.uuid, node=self._node_hint(instance))
 
+    def resume_state_on_host_boot(self, context, instance, network_info,
+                                  block_device_info=None):
+        """With [DEFAULT] resume_guests_state_on_host_boot, nova-compute
+        calls this at start-up for an instance it knows as running whose
+        container is not (dockerd or the node restarted): start it again."""
+        self._client.power_on(instance.uuid, node=self._node_hint(instance))
+
     def pause(self, instance):
         self._client.pause(instance.uuid, node=self._node_hint(instance))
 
