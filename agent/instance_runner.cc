@@ -84,10 +84,13 @@ class InstanceRunner::InFlight {
   InFlight(InstanceRunner& runner, const std::string& uuid)
       : runner_(runner), uuid_(uuid) {
     absl::MutexLock lock(&runner_.mu_);
+    // Abseil evaluates the condition with mu_ held; clang's analysis cannot
+    // see that through a function pointer.
     runner_.mu_.Await(absl::Condition(
-        +[](std::pair<InstanceRunner*, const std::string*>* arg) {
-          return !arg->first->in_flight_.contains(*arg->second);
-        },
+        +[](std::pair<InstanceRunner*, const std::string*>* arg)
+             ABSL_NO_THREAD_SAFETY_ANALYSIS {
+               return !arg->first->in_flight_.contains(*arg->second);
+             },
         &key_));
     runner_.in_flight_.insert(uuid_);
   }

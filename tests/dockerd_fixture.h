@@ -87,8 +87,8 @@ class DockerdFixture {
   [[nodiscard]] absl::Status UnmountAll();
   std::string LogTail() const;
 
-  const std::vector<std::string> extra_args_;  // Appended to dockerd's argv.
-  std::string dir_;                            // D; empty until created.
+  const std::vector<std::string> extra_args_{};  // Appended to dockerd argv.
+  std::string dir_;                              // D; empty until created.
   std::string containerd_ns_;  // "nd-XXXXXX"; empty: dockerd's own.
   pid_t pid_ = 0;              // dockerd, our child; 0: not running.
 };
