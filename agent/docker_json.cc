@@ -172,7 +172,9 @@ class ObjectReader {
                                          absl::string_view response,
                                          rapidjson::Type type,
                                          rapidjson::Document& doc) {
-  doc.Parse(json.data(), json.size());
+  // Iterative: a deeply nested body ("[[[[...") must not exhaust the stack
+  // of the calling thread (found by tests/fuzz/docker_json).
+  doc.Parse<rapidjson::kParseIterativeFlag>(json.data(), json.size());
   if (doc.HasParseError()) {
     return absl::InternalError(absl::StrCat(
         response, ": invalid JSON at offset ", doc.GetErrorOffset(), ": ",
