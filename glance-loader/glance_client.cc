@@ -287,7 +287,8 @@ absl::Status ValidateGlanceImageId(absl::string_view id) {
 
 absl::StatusOr<GlanceImage> ParseGlanceImage(absl::string_view json) {
   rapidjson::Document doc;
-  doc.Parse(json.data(), json.size());
+  // Iterative: a deeply nested record must not exhaust the stack.
+  doc.Parse<rapidjson::kParseIterativeFlag>(json.data(), json.size());
   if (doc.HasParseError() || !doc.IsObject()) {
     return absl::InternalError("glance image record: not a JSON object");
   }
