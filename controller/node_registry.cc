@@ -550,6 +550,9 @@ void NodeRegistry::RecordCallResult(const std::string& name,
   if (absl::IsUnavailable(status) || absl::IsDeadlineExceeded(status)) {
     ++node.consecutive_errors;
     node.last_error = status.ToString();
+  } else if (absl::IsPermissionDenied(status) ||
+             absl::IsUnauthenticated(status)) {
+    return;  // Proves neither contact nor loss of it (see the header).
   } else {
     node.consecutive_errors = 0;
     node.last_error.clear();

@@ -132,7 +132,10 @@ class NodeRegistry {
 
   // Records the outcome of a call made to `node` outside CheckAll: errors
   // that mean the agent is unreachable (UNAVAILABLE, DEADLINE_EXCEEDED)
-  // count towards FAILED; any other outcome (OK, NOT_FOUND, ...) is an
+  // count towards FAILED; PERMISSION_DENIED and UNAUTHENTICATED change
+  // nothing (a Glance token refused for one image, or the agent refusing
+  // this controller's certificate: the periodic check, which involves no
+  // token, tells them apart); any other outcome (OK, NOT_FOUND, ...) is an
   // answer and resets the count. Unknown nodes are ignored.
   void RecordCallResult(const std::string& node, const absl::Status& status);
 

@@ -456,6 +456,28 @@ TEST_F(NodeRegistryTest, RecordCallResultCountsOnlyUnreachable) {
   registry_->RecordCallResult("unknown", absl::UnavailableError("x"));
 }
 
+// An agent that refuses the controller's certificate answers every call
+// with PERMISSION_DENIED; such answers must not bring a node that failed its
+// check back to ACTIVE (found by tests/tls_test.cc).
+TEST_F(NodeRegistryTest, RefusedCallsNeitherFailNorReviveANode) {
+  AddAgent("compute-1", 4096);
+  RegistryOptions options;
+  options.failure_threshold = 1;
+  MakeRegistry(options);
+  registry_->RecordCallResult("compute-1",
+                              absl::PermissionDeniedError("not allowed"));
+  registry_->RecordCallResult("compute-1",
+                              absl::UnauthenticatedError("no token"));
+  EXPECT_EQ(Status("compute-1").state(), novadock::v1::NODE_STATE_ACTIVE);
+  EXPECT_EQ(Status("compute-1").consecutive_errors(), 0);
+  registry_->RecordCallResult("compute-1", absl::UnavailableError("gone"));
+  ASSERT_EQ(Status("compute-1").state(), novadock::v1::NODE_STATE_FAILED);
+  registry_->RecordCallResult("compute-1",
+                              absl::PermissionDeniedError("not allowed"));
+  EXPECT_EQ(Status("compute-1").state(), novadock::v1::NODE_STATE_FAILED);
+  EXPECT_THAT(Status("compute-1").last_error(), HasSubstr("gone"));
+}
+
 // ---- Placement ----
 
 TEST_F(NodeRegistryTest, PlacesOnMostFreeMemoryAfterPlacing) {
