@@ -60,8 +60,10 @@ absl::StatusOr<std::unique_ptr<AgentServer>> AgentServer::Start(
   if (options.runner.node_name.empty()) {
     return absl::InvalidArgumentError("node_name: required");
   }
-  NOVADOCK_ASSIGN_OR_RETURN(auto credentials,
-                            MakeServerCredentials(options.listen, options.tls));
+  NOVADOCK_ASSIGN_OR_RETURN(
+      auto credentials,
+      MakeServerCredentials(options.listen, options.tls,
+                            options.tls_allowed_client_names));
   for (const auto& [flag, path] :
        {std::pair<const char*, const std::string&>{
             "config_drive_dir", options.runner.config_drive_dir},

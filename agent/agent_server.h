@@ -11,6 +11,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -32,7 +33,10 @@ namespace novadock::agent {
 struct AgentServerOptions {
   std::string listen = "127.0.0.1:50051";  // host:port; port 0 picks one.
   TlsFiles tls;                            // Empty: plain text, loopback only.
-  RunnerOptions runner;                    // runner.node_name is required.
+  // Non-empty: only clients whose certificate's CN or subjectAltName is one
+  // of these are served (PERMISSION_DENIED otherwise); needs `tls`.
+  std::vector<std::string> tls_allowed_client_names;
+  RunnerOptions runner;  // runner.node_name is required.
   absl::Duration health_interval = absl::Seconds(5);  // dockerd ping period.
   // Downloads a Glance image into runner.image_dir (GlanceFetcher); empty:
   // images come only from Docker and the image directory.

@@ -7,6 +7,7 @@
 #include <fstream>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
@@ -32,6 +33,10 @@ ABSL_FLAG(int, docker_timeout_seconds, 30, "Timeout of each Docker call.");
 ABSL_FLAG(std::string, tls_ca, "", "CA that signs gRPC client certificates.");
 ABSL_FLAG(std::string, tls_cert, "", "gRPC server certificate (PEM).");
 ABSL_FLAG(std::string, tls_key, "", "gRPC server key (PEM).");
+ABSL_FLAG(std::vector<std::string>, tls_allowed_client_names, {},
+          "Comma-separated client certificate names (CN or subjectAltName) "
+          "allowed to call this agent, e.g. novadock-controller; empty: any "
+          "certificate signed by --tls_ca. Needs mutual TLS.");
 ABSL_FLAG(std::string, image_dir, "/var/lib/novadock/images",
           "Directory of docker-save archives on this node.");
 ABSL_FLAG(std::string, config_drive_dir, "/var/lib/novadock/config-drive",
@@ -89,6 +94,8 @@ int main(int argc, char** argv) {
   options.listen = absl::GetFlag(FLAGS_listen);
   options.tls = {absl::GetFlag(FLAGS_tls_ca), absl::GetFlag(FLAGS_tls_cert),
                  absl::GetFlag(FLAGS_tls_key)};
+  options.tls_allowed_client_names =
+      absl::GetFlag(FLAGS_tls_allowed_client_names);
   options.runner.node_name = absl::GetFlag(FLAGS_node_name);
   options.runner.image_dir = absl::GetFlag(FLAGS_image_dir);
   options.runner.config_drive_dir = absl::GetFlag(FLAGS_config_drive_dir);

@@ -18,7 +18,7 @@ usage: make-certs.sh [--days N] DIR ca
           DNS:host.name or IP:10.0.0.5 (a bare value is an IP if it parses
           as one, else a DNS name).
   client  DIR/NAME.pem and DIR/NAME-key.pem, signed by DIR/ca.pem, for
-          clientAuth, with CN=NAME.
+          clientAuth, with CN=NAME and subjectAltName DNS:NAME.
 
   NAME is [A-Za-z0-9._-]+. --days N: validity in days (default 825).
   `ca` creates DIR (0700) if missing. No file is ever overwritten: if one of
@@ -150,12 +150,6 @@ cnf=$work/openssl.cnf
   echo 'basicConstraints = critical,CA:TRUE,pathlen:0'
   echo 'keyUsage = critical,keyCertSign,cRLSign'
   echo 'subjectKeyIdentifier = hash'
-  echo '[client_ext]'
-  echo 'basicConstraints = critical,CA:FALSE'
-  echo 'keyUsage = critical,digitalSignature'
-  echo 'extendedKeyUsage = clientAuth'
-  echo 'subjectKeyIdentifier = hash'
-  echo 'authorityKeyIdentifier = keyid'
   echo '[server_ext]'
   echo 'basicConstraints = critical,CA:FALSE'
   echo 'keyUsage = critical,digitalSignature'
@@ -171,6 +165,19 @@ if [ "$kind" = server ]; then
     sans="$sans,$entry"
   done
   echo "subjectAltName = $sans" >>"$cnf"  # Ends [server_ext].
+fi
+if [ "$kind" = client ]; then
+  # The SAN repeats the CN: an agent's --tls_allowed_client_names matches
+  # either.
+  {
+    echo '[client_ext]'
+    echo 'basicConstraints = critical,CA:FALSE'
+    echo 'keyUsage = critical,digitalSignature'
+    echo 'extendedKeyUsage = clientAuth'
+    echo 'subjectKeyIdentifier = hash'
+    echo 'authorityKeyIdentifier = keyid'
+    echo "subjectAltName = DNS:$name"
+  } >>"$cnf"
 fi
 
 run() {

@@ -3,7 +3,9 @@
 // The agent's gRPC server runs with TLS on 127.0.0.1:0 over a FakeDockerApi
 // (TLS is the subject here); CurlDockerApi talks to a private dockerd that
 // listens on tcp://127.0.0.1 with --tlsverify. Each refusal cause is its own
-// case, and the message a refusal carries is printed for docs/tls.md.
+// case, and the message a refusal carries is printed for docs/tls.md. Both
+// servers (agent and controller) are checked for every client refusal, and
+// the agent's allow-list of client names (--tls_allowed_client_names).
 #include <curl/curl.h>
 #include <fcntl.h>
 #include <grpcpp/create_channel.h>
@@ -41,6 +43,7 @@
 #include "gtest/gtest.h"
 #include "novadock/v1/agent.grpc.pb.h"
 #include "novadock/v1/controller.grpc.pb.h"
+#include "proto/common/client_identity.h"
 #include "proto/common/clock.h"
 #include "proto/common/server_security.h"
 #include "tests/dockerd_fixture.h"
@@ -53,6 +56,7 @@ namespace {
 using novadock::testing::DockerdFixture;
 using ::testing::AnyOf;
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 constexpr char kNode[] = "compute-docker-tls";
 constexpr char kOpenssl[] = "/usr/bin/openssl";
@@ -270,11 +274,14 @@ class AgentTlsTest : public ::testing::Test {
     docker_.SetInfoForTest(info);
   }
 
-  // Serves on 127.0.0.1:0 with server certificate D/pki/<cert_name>.pem.
-  void StartServer(absl::string_view cert_name) {
+  // Serves on 127.0.0.1:0 with server certificate D/pki/<cert_name>.pem,
+  // admitting only clients named `allowed` if given.
+  void StartServer(absl::string_view cert_name,
+                   std::vector<std::string> allowed = {}) {
     AgentServerOptions options;
     options.listen = "127.0.0.1:0";
     options.tls = pki->Files(pki->Pki("ca.pem"), cert_name);
+    options.tls_allowed_client_names = std::move(allowed);
     options.runner.node_name = kNode;
     auto server = AgentServer::Start(docker_, clock_, options);
     ASSERT_TRUE(server.ok()) << server.status();
@@ -392,6 +399,145 @@ TEST_F(AgentTlsTest, ServerFromAnotherCaIsRefusedByClient) {
                            pki->Pki("controller-key.pem"));
   Observed(s);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE);
+}
+
+// ---- The agent admits only the controller's identity -----------------------
+// --tls_allowed_client_names: the handshake still accepts any certificate of
+// the CA; the call is refused before it reaches the service.
+
+TEST_F(AgentTlsTest, AllowListAdmitsTheAllowedClient) {
+  StartServer("agent", {"controller"});
+  grpc::Status s = GetNode(pki->Pki("ca.pem"), pki->Pki("controller.pem"),
+                           pki->Pki("controller-key.pem"));
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(node_.name(), kNode);
+}
+
+TEST_F(AgentTlsTest, AllowListRefusesAnotherClientOfTheSameCa) {
+  StartServer("agent", {"controller"});
+  ::testing::internal::CaptureStderr();
+  grpc::Status s = GetNode(pki->Pki("ca.pem"), pki->Pki("agent-docker.pem"),
+                           pki->Pki("agent-docker-key.pem"));
+  const std::string log = ::testing::internal::GetCapturedStderr();
+  Observed(s);
+  EXPECT_THAT(s.error_code(), AnyOf(grpc::StatusCode::PERMISSION_DENIED,
+                                    grpc::StatusCode::UNAUTHENTICATED));
+  EXPECT_THAT(s.error_message(), HasSubstr("CN=agent-docker"));
+  EXPECT_THAT(s.error_message(), Not(HasSubstr("controller")));  // The list.
+  // The agent says whom it refused, and nothing secret.
+  EXPECT_THAT(log, HasSubstr("refused client CN=agent-docker"));
+  EXPECT_THAT(log, Not(HasSubstr("PRIVATE KEY")));
+  EXPECT_THAT(log, Not(HasSubstr("BEGIN CERTIFICATE")));
+  std::fprintf(stderr, "[observed] agent log: %s", log.c_str());
+  // A retrying client does not flood the log: refusals 2..3 log once more.
+  ::testing::internal::CaptureStderr();
+  for (int i = 0; i < 2; ++i) {
+    s = GetNode(pki->Pki("ca.pem"), pki->Pki("agent-docker.pem"),
+                pki->Pki("agent-docker-key.pem"));
+    EXPECT_FALSE(s.ok());
+  }
+  const std::string again = ::testing::internal::GetCapturedStderr();
+  EXPECT_THAT(again, HasSubstr("(2 calls)"));
+  EXPECT_THAT(again, Not(HasSubstr("(3 calls)")));
+  // The allowed client is still served.
+  s = GetNode(pki->Pki("ca.pem"), pki->Pki("controller.pem"),
+              pki->Pki("controller-key.pem"));
+  EXPECT_TRUE(s.ok()) << s.error_message();
+}
+
+TEST_F(AgentTlsTest, ServerCertificateUsedAsClientIsRefused) {
+  // D/pki/agent.pem is a server certificate (serverAuth only), CN=agent:
+  // the handshake refuses it as a client certificate even when its name is
+  // allowed (ClientNameAuthorizer checks the usage again, see the unit test
+  // below).
+  StartServer("agent", {"agent"});
+  grpc::Status s = GetNode(pki->Pki("ca.pem"), pki->Pki("agent.pem"),
+                           pki->Pki("agent-key.pem"));
+  Observed(s);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE);
+}
+
+TEST_F(AgentTlsTest, AllowListStillRefusesAnotherCa) {
+  // The other CA's client is named like an allowed one; the handshake fails.
+  StartServer("agent", {"intruder"});
+  grpc::Status s = GetNode(pki->Pki("ca.pem"), pki->Other("intruder.pem"),
+                           pki->Other("intruder-key.pem"));
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE);
+}
+
+TEST(ClientNameAuthorizerTest, MatchesCommonNameOrAltNameOfClientCertificates) {
+  ClientNameAuthorizer authorizer({"novadock-controller", "ops"}, "test");
+  ClientIdentity id;
+  id.client_usage = true;
+  id.common_name = "novadock-controller";
+  EXPECT_TRUE(authorizer.Check(id).ok());
+  id.common_name = "someone";
+  id.alt_names = {"x.example", "ops"};
+  EXPECT_TRUE(authorizer.Check(id).ok());
+  id.alt_names = {"x.example", "OPS", "ops.example"};  // Exact names only.
+  EXPECT_EQ(authorizer.Check(id).code(), absl::StatusCode::kPermissionDenied);
+  id.common_name = "novadock-controller";
+  id.client_usage = false;  // A server certificate.
+  EXPECT_EQ(authorizer.Check(id).code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(authorizer.Check(ClientIdentity{}).code(),
+            absl::StatusCode::kPermissionDenied);
+  EXPECT_THAT(authorizer.Check(ClientIdentity{}).message(),
+              HasSubstr("no client certificate"));
+  // Names are printed escaped: a certificate cannot forge log lines.
+  id.client_usage = true;
+  id.common_name = "evil\nI1123 forged";
+  id.alt_names = {};
+  EXPECT_THAT(authorizer.Check(id).message(), HasSubstr("evil\\n"));
+}
+
+TEST(ServerCredentialsTest, AllowListNeedsTlsAndValidNames) {
+  ASSERT_NE(pki, nullptr);
+  auto plain = MakeServerCredentials("127.0.0.1:0", TlsFiles{}, {"controller"});
+  EXPECT_EQ(plain.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(plain.status().message(), HasSubstr("need mutual TLS"));
+  Observed(plain.status());
+  const TlsFiles tls = pki->Files(pki->Pki("ca.pem"), "agent");
+  for (const char* bad : {"", "a b", "a,b", "../x", "\n"}) {
+    auto creds = MakeServerCredentials("127.0.0.1:0", tls, {"ok", bad});
+    EXPECT_EQ(creds.status().code(), absl::StatusCode::kInvalidArgument) << bad;
+    EXPECT_THAT(creds.status().message(), HasSubstr("allowed client name"));
+  }
+  EXPECT_TRUE(MakeServerCredentials("127.0.0.1:0", tls, {"controller"}).ok());
+}
+
+// The flag on the real binary: an allow-list without TLS stops start-up.
+TEST(AgentBinaryTest, AllowListWithoutTlsRefusesToStart) {
+  absl::Status s = novadock::agent::Run(
+      {NOVADOCK_AGENT_BINARY, "--node_name=n", "--listen=127.0.0.1:0",
+       "--tls_allowed_client_names=novadock-controller",
+       "--image_dir=/nonexistent/novadock-images"});
+  Observed(s);
+  EXPECT_THAT(s.message(), HasSubstr("wait status 512"));  // Exit status 2.
+  EXPECT_THAT(s.message(), HasSubstr("need mutual TLS"));
+}
+
+// ---- Servers refuse to start off loopback without certificates -------------
+
+TEST(ServerStartTest, AgentOffLoopbackWithoutTlsRefusesToStart) {
+  FakeClock clock;
+  FakeDockerApi docker(clock);
+  AgentServerOptions options;
+  options.listen = "0.0.0.0:0";
+  options.runner.node_name = kNode;
+  auto server = AgentServer::Start(docker, clock, options);
+  EXPECT_EQ(server.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(server.status().message(), HasSubstr("not loopback"));
+}
+
+TEST(ServerStartTest, ControllerOffLoopbackWithoutTlsRefusesToStart) {
+  RealClock clock;
+  controller::GrpcAgentConnector connector{TlsFiles{}};
+  controller::ControllerServerOptions options;
+  options.listen = "0.0.0.0:0";
+  auto server = controller::ControllerServer::Start(connector, clock, options);
+  EXPECT_EQ(server.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(server.status().message(), HasSubstr("not loopback"));
+  Observed(server.status());
 }
 
 // ---- MakeServerCredentials / MakeChannelCredentials errors ------------------
@@ -637,9 +783,11 @@ TEST_F(DockerTlsTest, DaemonNotSignedByTrustedCaIsUnavailable) {
 // client -> controller (TLS) -> agent (TLS, the controller's client cert).
 class ControllerTlsTest : public AgentTlsTest {
  protected:
-  // `agent_client`: the certificate the controller shows agents.
+  // `agent_client`: the certificate the controller shows agents;
+  // `server_cert`: the one it shows its own clients.
   void StartController(absl::string_view agent_client_dir = "",
-                       absl::string_view agent_client = "controller") {
+                       absl::string_view agent_client = "controller",
+                       absl::string_view server_cert = "agent") {
     const std::string dir = agent_client_dir.empty()
                                 ? pki->dir + "/pki"
                                 : std::string(agent_client_dir);
@@ -648,7 +796,8 @@ class ControllerTlsTest : public AgentTlsTest {
         absl::StrCat(dir, "/", agent_client, "-key.pem")});
     controller::ControllerServerOptions options;
     options.listen = "127.0.0.1:0";
-    options.tls = pki->Files(pki->Pki("ca.pem"), "agent");  // IP:127.0.0.1.
+    // "agent" has IP:127.0.0.1; "wrong-name" does not.
+    options.tls = pki->Files(pki->Pki("ca.pem"), server_cert);
     options.agents = {{kNode, absl::StrCat("127.0.0.1:", server_->port())}};
     options.check_interval = absl::Hours(1);
     options.registry.failure_threshold = 1;
@@ -658,11 +807,14 @@ class ControllerTlsTest : public AgentTlsTest {
     controller_ = *std::move(c);
   }
 
+  // ListNodes as a client with `cert`/`key` (none if empty).
   grpc::Status ListNodes(const std::string& cert, const std::string& key) {
     grpc::SslCredentialsOptions ssl;
     ssl.pem_root_certs = Slurp(pki->Pki("ca.pem"));
-    ssl.pem_cert_chain = Slurp(cert);
-    ssl.pem_private_key = Slurp(key);
+    if (!cert.empty()) {
+      ssl.pem_cert_chain = Slurp(cert);
+      ssl.pem_private_key = Slurp(key);
+    }
     grpc::ChannelArguments args;
     args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
     auto stub = novadock::v1::Controller::NewStub(grpc::CreateCustomChannel(
@@ -713,6 +865,68 @@ TEST_F(ControllerTlsTest, AgentRefusesAControllerWithoutItsCertificate) {
   EXPECT_EQ(nodes_.nodes(0).state(), novadock::v1::NODE_STATE_FAILED);
   EXPECT_GT(nodes_.nodes(0).consecutive_errors(), 0);
   EXPECT_FALSE(nodes_.nodes(0).last_error().empty());
+}
+
+TEST_F(ControllerTlsTest, ClientWithoutCertificateIsRefusedByTheController) {
+  StartServer("agent");
+  StartController();
+  grpc::Status s = ListNodes("", "");
+  Observed(s);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE);
+}
+
+TEST_F(ControllerTlsTest, ExpiredClientIsRefusedByTheController) {
+  StartServer("agent");
+  StartController();
+  grpc::Status s = ListNodes(pki->dir + "/expired/expired.pem",
+                             pki->dir + "/expired/expired-key.pem");
+  Observed(s);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE);
+}
+
+TEST_F(ControllerTlsTest, ControllerCertificateWithWrongNameIsRefused) {
+  StartServer("agent");
+  StartController("", "controller", "wrong-name");
+  grpc::Status s =
+      ListNodes(pki->Pki("agent-docker.pem"), pki->Pki("agent-docker-key.pem"));
+  Observed(s);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE);
+}
+
+TEST_F(ControllerTlsTest, ControllerRefusesAnAgentWithTheWrongName) {
+  // The agent's certificate does not carry 127.0.0.1, the address dialed.
+  StartServer("wrong-name");
+  StartController();
+  grpc::Status s =
+      ListNodes(pki->Pki("agent-docker.pem"), pki->Pki("agent-docker-key.pem"));
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  ASSERT_EQ(nodes_.nodes_size(), 1);
+  EXPECT_EQ(nodes_.nodes(0).state(), novadock::v1::NODE_STATE_FAILED);
+  std::fprintf(stderr, "[observed] node last_error: %s\n",
+               nodes_.nodes(0).last_error().c_str());
+}
+
+TEST_F(ControllerTlsTest, AgentAllowingTheControllerServesIt) {
+  StartServer("agent", {"controller"});
+  StartController();
+  grpc::Status s =
+      ListNodes(pki->Pki("agent-docker.pem"), pki->Pki("agent-docker-key.pem"));
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  ASSERT_EQ(nodes_.nodes_size(), 1);
+  EXPECT_EQ(nodes_.nodes(0).state(), novadock::v1::NODE_STATE_ACTIVE);
+}
+
+TEST_F(ControllerTlsTest, AgentAllowingOnlyAnotherNameRefusesTheController) {
+  StartServer("agent", {"novadock-controller"});
+  StartController();  // Shows agents CN=controller.
+  grpc::Status s =
+      ListNodes(pki->Pki("agent-docker.pem"), pki->Pki("agent-docker-key.pem"));
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  ASSERT_EQ(nodes_.nodes_size(), 1);
+  EXPECT_EQ(nodes_.nodes(0).state(), novadock::v1::NODE_STATE_FAILED);
+  EXPECT_THAT(nodes_.nodes(0).last_error(), HasSubstr("CN=controller"));
+  std::fprintf(stderr, "[observed] node last_error: %s\n",
+               nodes_.nodes(0).last_error().c_str());
 }
 
 }  // namespace

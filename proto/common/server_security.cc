@@ -13,6 +13,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "proto/common/client_identity.h"
 #include "proto/common/status_macros.h"
 
 namespace novadock {
@@ -121,7 +122,17 @@ absl::StatusOr<std::string> ReadSmallFile(absl::string_view what,
 }
 
 absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(
-    absl::string_view address, const TlsFiles& tls) {
+    absl::string_view address, const TlsFiles& tls,
+    const std::vector<std::string>& allowed_client_names) {
+  if (!allowed_client_names.empty()) {
+    NOVADOCK_RETURN_IF_ERROR(ValidateClientNames(allowed_client_names));
+    if (tls.empty()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "listen address ", address,
+          ": allowed client names need mutual TLS (client certificates); "
+          "pass --tls_ca, --tls_cert and --tls_key"));
+    }
+  }
   if (tls.empty()) {
     if (!IsLoopbackAddress(address)) {
       return absl::InvalidArgumentError(absl::StrCat(
@@ -136,7 +147,14 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(
       GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
   options.pem_root_certs = loaded.ca;
   options.pem_key_cert_pairs.push_back({loaded.key, loaded.cert});
-  return grpc::SslServerCredentials(options);
+  std::shared_ptr<grpc::ServerCredentials> credentials =
+      grpc::SslServerCredentials(options);
+  if (!allowed_client_names.empty()) {
+    credentials->SetAuthMetadataProcessor(
+        std::make_shared<ClientNameAuthorizer>(
+            allowed_client_names, absl::StrCat("server ", address)));
+  }
+  return credentials;
 }
 
 absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>>

@@ -8,6 +8,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -30,8 +31,12 @@ struct TlsFiles {
 // INVALID_ARGUMENT unless `address` is loopback. A missing file: NOT_FOUND;
 // unreadable: PERMISSION_DENIED; not PEM, or a key that does not match the
 // certificate: INVALID_ARGUMENT. Each message names the file and the reason.
+// A non-empty `allowed_client_names` admits only clients whose certificate
+// carries one of those names (proto/common/client_identity.h); it needs TLS
+// files (INVALID_ARGUMENT without) and valid names (INVALID_ARGUMENT).
 absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(
-    absl::string_view address, const TlsFiles& tls);
+    absl::string_view address, const TlsFiles& tls,
+    const std::vector<std::string>& allowed_client_names = {});
 
 // Client credentials to reach `address`, under the same rules.
 absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>>
