@@ -49,6 +49,20 @@ std::string Uuid(int n) {
 // One agent (client + server) over the fixture's dockerd; destroying it is
 // an agent restart.
 struct AgentUnderTest {
+  AgentUnderTest() = default;
+  AgentUnderTest(AgentUnderTest&&) = default;
+  // Stops the old server before the Docker client it uses goes: a defaulted
+  // move assignment would replace `docker` first (declaration order) while
+  // the old server's threads still call it.
+  AgentUnderTest& operator=(AgentUnderTest&& other) {
+    stub.reset();
+    server.reset();
+    docker = std::move(other.docker);
+    server = std::move(other.server);
+    stub = std::move(other.stub);
+    return *this;
+  }
+
   std::unique_ptr<CurlDockerApi> docker;
   std::unique_ptr<AgentServer> server;
   std::unique_ptr<Agent::Stub> stub;
