@@ -1,14 +1,13 @@
-// libFuzzer entry point for ArchiveInspector: arbitrary bytes must yield an
-// ArchiveInfo or an error, never a crash, leak or undefined behaviour.
-// Build: cmake -DNOVADOCK_FUZZ=ON with CC=clang CXX=clang++; seeds in
-// tests/fuzz/archive.
+// Fuzz target for ArchiveInspector (glance-loader/archive_inspector.h):
+// arbitrary bytes as a docker-save archive must yield an ArchiveInfo or an
+// error, never a crash, leak or undefined behaviour.
 #include <cstddef>
 #include <cstdint>
 
-#include "absl/strings/string_view.h"
 #include "glance-loader/archive_inspector.h"
+#include "tests/fuzz/fuzz_target.h"
 
-extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+NOVADOCK_FUZZ_TARGET(Archive) {
   novadock::loader::InspectOptions options;
   options.display_name = "fuzz.tar";
   options.extra_digests = {novadock::loader::HashAlgorithm::kMd5,
@@ -18,9 +17,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   options.max_uncompressed_bytes = 64 * novadock::loader::kMiB;
   options.bomb_min_uncompressed_bytes = novadock::loader::kMiB;
   absl::StatusOr<novadock::loader::ArchiveInfo> info =
-      novadock::loader::InspectBuffer(
-          absl::string_view(reinterpret_cast<const char*>(data), size),
-          options);
-  if (info.ok() && info->sha256_hex.size() != 64) __builtin_trap();
+      novadock::loader::InspectBuffer(novadock::fuzz::AsText(data, size),
+                                      options);
+  if (info.ok()) {
+    novadock::fuzz::FuzzCheck(info->sha256_hex.size() == 64,
+                              "archive digest is not 64 hex digits");
+  }
   return 0;
 }
