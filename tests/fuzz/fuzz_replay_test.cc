@@ -18,6 +18,7 @@ namespace novadock::fuzz {
 int Archive(const uint8_t* data, size_t size);
 int DockerJson(const uint8_t* data, size_t size);
 int DockerStream(const uint8_t* data, size_t size);
+int DockerHost(const uint8_t* data, size_t size);
 int AgentList(const uint8_t* data, size_t size);
 int GlanceJson(const uint8_t* data, size_t size);
 }  // namespace novadock::fuzz
@@ -31,6 +32,7 @@ FuzzFn TargetOf(const std::string& dir) {
   if (dir == "archive") return &novadock::fuzz::Archive;
   if (dir == "docker_json") return &novadock::fuzz::DockerJson;
   if (dir == "docker_stream") return &novadock::fuzz::DockerStream;
+  if (dir == "docker_host") return &novadock::fuzz::DockerHost;
   if (dir == "agent_list") return &novadock::fuzz::AgentList;
   if (dir == "glance_json") return &novadock::fuzz::GlanceJson;
   return nullptr;
@@ -71,8 +73,8 @@ TEST_P(FuzzReplayTest, EveryKeptInputPasses) {
 
 INSTANTIATE_TEST_SUITE_P(Targets, FuzzReplayTest,
                          ::testing::Values("archive", "docker_json",
-                                           "docker_stream", "agent_list",
-                                           "glance_json"),
+                                           "docker_stream", "docker_host",
+                                           "agent_list", "glance_json"),
                          [](const ::testing::TestParamInfo<std::string>& info) {
                            return info.param;
                          });
