@@ -11,6 +11,7 @@ PACKAGES=(
   libgtest-dev libgmock-dev googletest
   # run and test
   clang-format clang libclang-rt-14-dev
+  llvm  # llvm-symbolizer: file:line in sanitizer reports
   docker.io busybox-static openssl curl procps util-linux
   python3 python3-grpcio python3-grpc-tools python3-protobuf python3-docker
   python3-nova python3-oslo.config
