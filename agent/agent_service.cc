@@ -156,6 +156,9 @@ grpc::Status AgentService::ListInstances(
       InstanceToProto(view, runner_.options().node_name,
                       response->add_instances());
     }
+    for (std::string& uuid : runner_.CreatesInProgress()) {
+      response->add_creating(std::move(uuid));
+    }
   }
   return Finish("ListInstances", list.status());
 }
