@@ -34,6 +34,23 @@ void SetDeadline(grpc::ClientContext* ctx, absl::Duration timeout) {
                     absl::ToChronoMilliseconds(timeout));
 }
 
+// `timeout`, shortened so that an answer made after it still reaches a
+// caller whose deadline is nearer (a tenth of the time left is kept for
+// that, at least 50 ms), e.g. a list with one node hanging returns the
+// others' instances in time. The caller's deadline is infinite if unset.
+absl::Duration WithinCallerDeadline(const grpc::ServerContext* caller,
+                                    absl::Duration timeout) {
+  if (caller == nullptr ||
+      caller->deadline() == std::chrono::system_clock::time_point::max()) {
+    return timeout;
+  }
+  const absl::Duration left =
+      absl::FromChrono(caller->deadline() - std::chrono::system_clock::now());
+  const absl::Duration usable =
+      left - std::max(left / 10, absl::Milliseconds(50));
+  return std::max(std::min(timeout, usable), absl::Milliseconds(1));
+}
+
 absl::Status CheckUuid(absl::string_view field, absl::string_view uuid) {
   if (!IsLowercaseUuid(uuid)) {
     return absl::InvalidArgumentError(
@@ -55,6 +72,26 @@ absl::Status CheckFileName(absl::string_view name) {
         "directory");
   }
   return absl::OkStatus();
+}
+
+// An agent's answer that means nothing was created (or what was is
+// removed); any other failure (UNAVAILABLE, DEADLINE_EXCEEDED, CANCELLED,
+// INTERNAL, ...) leaves the outcome of a create unknown.
+bool IsDefiniteFailure(const absl::Status& s) {
+  switch (s.code()) {
+    case absl::StatusCode::kInvalidArgument:
+    case absl::StatusCode::kNotFound:
+    case absl::StatusCode::kAlreadyExists:
+    case absl::StatusCode::kFailedPrecondition:
+    case absl::StatusCode::kResourceExhausted:
+    case absl::StatusCode::kPermissionDenied:
+    case absl::StatusCode::kUnauthenticated:
+    case absl::StatusCode::kUnimplemented:
+    case absl::StatusCode::kOutOfRange:
+      return true;
+    default:
+      return false;
+  }
 }
 
 struct FileDigest {
@@ -214,6 +251,11 @@ absl::Status ControllerService::SpawnLocked(
       FromGrpcStatus(stub->CreateInstance(&ctx, request.instance(), response));
   registry_.RecordCallResult(reservation.node, s);
   if (!existing.ok()) registry_.Release(reservation, s.ok());
+  if (!s.ok() && !IsDefiniteFailure(s)) {
+    // The agent may have created it: until that node answers for the
+    // uuid, a retry must not place it elsewhere.
+    directory_.MarkUncertain(uuid, reservation.node);
+  }
   if (!s.ok()) return Annotate(s, absl::StrCat("node ", reservation.node));
   directory_.Record(uuid, reservation.node);
   NOVADOCK_LOG_INFO("spawned instance ", uuid, " on node ", reservation.node);
@@ -251,8 +293,29 @@ grpc::Status ControllerService::Spawn(grpc::ServerContext*,
 }
 
 grpc::Status ControllerService::Destroy(
-    grpc::ServerContext*, const novadock::v1::InstanceCallRequest* request,
+    grpc::ServerContext* context,
+    const novadock::v1::InstanceCallRequest* request,
     novadock::v1::DeleteInstanceResponse* response) {
+  {
+    // A spawn of this uuid in flight here could create it after the
+    // delete: wait for it (within the caller's deadline).
+    const std::string& uuid = request->uuid();
+    std::pair<ControllerService*, const std::string*> key(this, &uuid);
+    absl::MutexLock lock(&mu_);
+    const bool settled = mu_.AwaitWithTimeout(
+        absl::Condition(
+            +[](std::pair<ControllerService*, const std::string*>* arg) {
+              return !arg->first->spawning_.contains(*arg->second);
+            },
+            &key),
+        WithinCallerDeadline(context, options_.spawn_timeout));
+    if (!settled) {
+      return Finish("Destroy",
+                    absl::UnavailableError(absl::StrCat(
+                        "instance ", uuid,
+                        " is being spawned; retry the destroy when it is")));
+    }
+  }
   novadock::v1::DeleteInstanceRequest agent_request;
   agent_request.set_uuid(request->uuid());
   agent_request.set_grace_period_seconds(request->grace_period_seconds());
@@ -321,7 +384,7 @@ grpc::Status ControllerService::GetInstance(
 }
 
 grpc::Status ControllerService::ListInstances(
-    grpc::ServerContext*,
+    grpc::ServerContext* context,
     const novadock::v1::ControllerListInstancesRequest* request,
     novadock::v1::ControllerListInstancesResponse* response) {
   auto nodes = registry_.Stubs();
@@ -330,9 +393,11 @@ grpc::Status ControllerService::ListInstances(
     if (!stub.ok()) return Finish("ListInstances", stub.status());
     nodes = {{request->node(), *stub}};
   }
+  const absl::Duration timeout =
+      WithinCallerDeadline(context, options_.call_timeout);
   auto lists = FanOut(nodes, [&](const auto& node) {
     grpc::ClientContext ctx;
-    SetDeadline(&ctx, options_.call_timeout);
+    SetDeadline(&ctx, timeout);
     novadock::v1::ListInstancesResponse list;
     absl::Status s = FromGrpcStatus(node.second->ListInstances(
         &ctx, novadock::v1::ListInstancesRequest(), &list));
