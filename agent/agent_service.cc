@@ -198,6 +198,8 @@ grpc::Status AgentService::ListImages(
 grpc::Status AgentService::LoadImage(
     grpc::ServerContext*, const novadock::v1::LoadImageRequest* request,
     novadock::v1::LoadImageResponse* response) {
+  absl::Status valid = ValidateAuthToken("auth_token", request->auth_token());
+  if (!valid.ok()) return Finish("LoadImage", valid);
   absl::StatusOr<loader::LoadedImage> loaded = images_.Load(
       request->file_name(), request->glance_id(), request->auth_token());
   if (loaded.ok()) {
