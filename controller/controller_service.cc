@@ -14,6 +14,7 @@
 #include "controller/fan_out.h"
 #include "proto/common/grpc_status.h"
 #include "proto/common/log.h"
+#include "proto/common/request_limits.h"
 #include "proto/common/status_macros.h"
 #include "proto/common/uuid.h"
 
@@ -55,6 +56,81 @@ absl::Status CheckUuid(absl::string_view field, absl::string_view uuid) {
   if (!IsLowercaseUuid(uuid)) {
     return absl::InvalidArgumentError(
         absl::StrCat(field, ": must be a lowercase uuid"));
+  }
+  return absl::OkStatus();
+}
+
+// `name` of a node: required, or (!required) empty for "any".
+absl::Status CheckNodeName(absl::string_view field, absl::string_view name,
+                           bool required) {
+  if ((name.empty() && !required) || IsValidNodeName(name)) {
+    return absl::OkStatus();
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat(field, name.empty() ? ": required, " : ": must be ",
+                   "a node name of 1-63 [A-Za-z0-9._-]"));
+}
+
+absl::Status CheckGrace(int32_t seconds) {
+  if (seconds < 0 || seconds > kMaxGracePeriodSeconds) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("grace_period_seconds: ", seconds, " is outside 0..",
+                     kMaxGracePeriodSeconds, " (0: the agent's default)"));
+  }
+  return absl::OkStatus();
+}
+
+// An InstanceCallRequest: uuid, optional node hint, grace period.
+absl::Status CheckCall(const novadock::v1::InstanceCallRequest& r) {
+  NOVADOCK_RETURN_IF_ERROR(CheckUuid("uuid", r.uuid()));
+  NOVADOCK_RETURN_IF_ERROR(CheckNodeName("node", r.node(), false));
+  return CheckGrace(r.grace_period_seconds());
+}
+
+absl::Status CheckToken(absl::string_view token) {
+  const bool ok = token.size() <= kMaxAuthTokenBytes &&
+                  std::all_of(token.begin(), token.end(),
+                              [](char c) { return c >= 0x20 && c != 0x7f; });
+  if (!ok) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "auth_token: at most ", kMaxAuthTokenBytes,
+        " bytes without control characters (it becomes an HTTP header)"));
+  }
+  return absl::OkStatus();
+}
+
+// The agent checks the Docker reference in full; this keeps paths and
+// control characters from going further.
+absl::Status CheckImageName(absl::string_view name) {
+  const bool ok = name.size() <= 255 && !absl::StrContains(name, "..") &&
+                  !absl::StartsWith(name, "/") &&
+                  std::all_of(name.begin(), name.end(), [](char c) {
+                    return absl::ascii_isdigit(static_cast<unsigned char>(c)) ||
+                           (c >= 'a' && c <= 'z') || c == '.' || c == '_' ||
+                           c == '-' || c == '/' || c == ':';
+                  });
+  if (!ok) {
+    return absl::InvalidArgumentError(
+        "image_name: must be a Docker reference repo[:tag] (lowercase)");
+  }
+  return absl::OkStatus();
+}
+
+// The sizes placement adds up (the agent checks every other field).
+absl::Status CheckFlavor(const novadock::v1::Flavor& f) {
+  if (f.memory_mb() < kMinMemoryMb || f.memory_mb() > kMaxMemoryMb) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("instance.flavor.memory_mb: ", f.memory_mb(),
+                     " is outside ", kMinMemoryMb, "..", kMaxMemoryMb));
+  }
+  if (f.vcpus() < 1 || f.vcpus() > kMaxVcpus) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "instance.flavor.vcpus: ", f.vcpus(), " is outside 1..", kMaxVcpus));
+  }
+  if (f.disk_gb() < 0 || f.disk_gb() > kMaxDiskGb) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("instance.flavor.disk_gb: ", f.disk_gb(),
+                     " is outside 0..", kMaxDiskGb));
   }
   return absl::OkStatus();
 }
@@ -152,6 +228,10 @@ grpc::Status ControllerService::ListNodes(
 grpc::Status ControllerService::GetNode(grpc::ServerContext*,
                                         const novadock::v1::NodeNameRequest* r,
                                         novadock::v1::NodeStatus* response) {
+  if (absl::Status valid = CheckNodeName("name", r->name(), true);
+      !valid.ok()) {
+    return Finish("GetNode", valid);
+  }
   auto node = registry_.Get(r->name());
   if (node.ok()) *response = *std::move(node);
   return Finish("GetNode", node.status());
@@ -160,6 +240,10 @@ grpc::Status ControllerService::GetNode(grpc::ServerContext*,
 grpc::Status ControllerService::DrainNode(
     grpc::ServerContext*, const novadock::v1::DrainNodeRequest* r,
     novadock::v1::NodeStatus* response) {
+  if (absl::Status valid = CheckNodeName("name", r->name(), true);
+      !valid.ok()) {
+    return Finish("DrainNode", valid);
+  }
   auto node = registry_.Drain(r->name());
   if (node.ok()) {
     NOVADOCK_LOG_INFO("node ", r->name(), " draining (operator)");
@@ -171,6 +255,10 @@ grpc::Status ControllerService::DrainNode(
 grpc::Status ControllerService::UndrainNode(
     grpc::ServerContext*, const novadock::v1::UndrainNodeRequest* r,
     novadock::v1::NodeStatus* response) {
+  if (absl::Status valid = CheckNodeName("name", r->name(), true);
+      !valid.ok()) {
+    return Finish("UndrainNode", valid);
+  }
   auto node = registry_.Undrain(r->name());
   if (node.ok()) {
     NOVADOCK_LOG_INFO("node ", r->name(), " undrained (operator)");
@@ -186,7 +274,7 @@ template <typename Call>
 absl::Status ControllerService::OnInstanceNode(
     const novadock::v1::InstanceCallRequest& request, absl::Duration timeout,
     Call call, std::string* node_out) {
-  NOVADOCK_RETURN_IF_ERROR(CheckUuid("uuid", request.uuid()));
+  NOVADOCK_RETURN_IF_ERROR(CheckCall(request));
   for (int attempt = 0; attempt < 2; ++attempt) {
     std::string node = request.node();
     if (node.empty() || attempt > 0) {
@@ -267,11 +355,11 @@ grpc::Status ControllerService::Spawn(grpc::ServerContext*,
                                       novadock::v1::Instance* response) {
   const std::string& uuid = request->instance().uuid();
   absl::Status valid = CheckUuid("instance.uuid", uuid);
-  if (valid.ok() && (request->instance().flavor().memory_mb() <= 0 ||
-                     request->instance().flavor().vcpus() <= 0)) {
-    valid = absl::InvalidArgumentError(
-        "instance.flavor: memory_mb and vcpus must be positive");
+  if (valid.ok()) valid = CheckNodeName("node", request->node(), false);
+  if (valid.ok() && !request->instance().has_flavor()) {
+    valid = absl::InvalidArgumentError("instance.flavor: required");
   }
+  if (valid.ok()) valid = CheckFlavor(request->instance().flavor());
   if (!valid.ok()) return Finish("Spawn", valid);
   {
     // Spawns of one uuid run one at a time, so two cannot land on two nodes.
@@ -296,6 +384,9 @@ grpc::Status ControllerService::Destroy(
     grpc::ServerContext* context,
     const novadock::v1::InstanceCallRequest* request,
     novadock::v1::DeleteInstanceResponse* response) {
+  if (absl::Status valid = CheckCall(*request); !valid.ok()) {
+    return Finish("Destroy", valid);
+  }
   {
     // A spawn of this uuid in flight here could create it after the
     // delete: wait for it (within the caller's deadline).
@@ -389,6 +480,8 @@ grpc::Status ControllerService::ListInstances(
     novadock::v1::ControllerListInstancesResponse* response) {
   auto nodes = registry_.Stubs();
   if (!request->node().empty()) {
+    absl::Status valid = CheckNodeName("node", request->node(), true);
+    if (!valid.ok()) return Finish("ListInstances", valid);
     auto stub = registry_.Stub(request->node());
     if (!stub.ok()) return Finish("ListInstances", stub.status());
     nodes = {{request->node(), *stub}};
@@ -421,6 +514,12 @@ grpc::Status ControllerService::ListInstances(
 grpc::Status ControllerService::GetConsoleOutput(
     grpc::ServerContext*, const novadock::v1::ControllerConsoleRequest* request,
     novadock::v1::GetConsoleOutputResponse* response) {
+  if (request->max_bytes() < 0 || request->max_bytes() > kMaxConsoleBytes) {
+    return Finish("GetConsoleOutput",
+                  absl::InvalidArgumentError(absl::StrCat(
+                      "max_bytes: ", request->max_bytes(), " is outside 0..",
+                      kMaxConsoleBytes, " (0: 64 KiB)")));
+  }
   novadock::v1::InstanceCallRequest where;
   where.set_uuid(request->uuid());
   novadock::v1::GetConsoleOutputRequest r;
@@ -436,6 +535,12 @@ grpc::Status ControllerService::GetConsoleOutput(
 grpc::Status ControllerService::Snapshot(
     grpc::ServerContext*, const novadock::v1::SnapshotRequest* request,
     novadock::v1::SnapshotResponse* response) {
+  absl::Status valid = CheckImageName(request->image_name());
+  if (valid.ok() && !request->glance_image_id().empty()) {
+    valid = CheckUuid("glance_image_id", request->glance_image_id());
+  }
+  if (valid.ok()) valid = CheckToken(request->auth_token());
+  if (!valid.ok()) return Finish("Snapshot", valid);
   novadock::v1::InstanceCallRequest where;
   where.set_uuid(request->uuid());
   novadock::v1::SnapshotInstanceRequest r;
@@ -470,6 +575,10 @@ grpc::Status ControllerService::PrefetchImage(
   absl::Status valid = CheckFileName(request->file_name());
   if (valid.ok() && !request->glance_id().empty()) {
     valid = CheckUuid("glance_id", request->glance_id());
+  }
+  for (int i = 0; valid.ok() && i < request->nodes_size(); ++i) {
+    valid =
+        CheckNodeName(absl::StrCat("nodes[", i, "]"), request->nodes(i), true);
   }
   if (!valid.ok()) return Finish("PrefetchImage", valid);
   const std::string path =
@@ -560,14 +669,17 @@ grpc::Status ControllerService::WatchEvents(
 grpc::Status ControllerService::PollEvents(
     grpc::ServerContext*, const novadock::v1::PollEventsRequest* request,
     novadock::v1::PollEventsResponse* response) {
-  if (request->after_sequence() < 0 || request->wait_ms() < 0 ||
-      request->wait_ms() > 60000 || request->max_events() < 0 ||
-      request->max_events() > 10000) {
-    return Finish("PollEvents",
-                  absl::InvalidArgumentError(
-                      "after_sequence >= 0, wait_ms 0..60000, max_events "
-                      "0..10000"));
+  absl::Status valid;
+  if (request->after_sequence() < 0) {
+    valid = absl::InvalidArgumentError("after_sequence: must be >= 0");
+  } else if (request->wait_ms() < 0 || request->wait_ms() > 60000) {
+    valid = absl::InvalidArgumentError(
+        absl::StrCat("wait_ms: ", request->wait_ms(), " is outside 0..60000"));
+  } else if (request->max_events() < 0 || request->max_events() > 10000) {
+    valid = absl::InvalidArgumentError(absl::StrCat(
+        "max_events: ", request->max_events(), " is outside 0..10000"));
   }
+  if (!valid.ok()) return Finish("PollEvents", valid);
   PollResult result = events_.Poll(
       request->after_sequence(), absl::Milliseconds(request->wait_ms()),
       request->max_events() == 0 ? 1000 : request->max_events());
