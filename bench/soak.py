@@ -14,8 +14,10 @@ agent, the controller, dockerd and containerd.
 
 At the end: the error count (must be 0), late calls (the schedule could not
 be kept), and per daemon the median RSS and fd count of the first and last
-quarter of the run (after --warmup-minutes) with a verdict: "flat" unless
-RSS grew by more than 10% and 5 MiB, or fds by more than 5. Exit status 0 only if
+quarter of the run (after --warmup-minutes) and their trend (least squares
+over time, with the number of running containers as a second variable,
+since dockerd's and containerd's fds follow it), with a verdict: "flat"
+unless the trend over the run exceeds 10% and 5 MiB of RSS, or 5 fds. Exit status 0 only if
 there were no errors and everything is flat.
 
   /usr/bin/python3 bench/soak.py --agent-binary BUILD/agent/novadock-agent \\
@@ -238,32 +240,69 @@ class Soak(object):
                     self.errors.append((time.time(), "list", "", str(e)))
 
 
+def _fit(rows):
+    """Least squares y = a + b*t + c*running over rows (t, running, y);
+    returns b (per second), or None if the system is singular."""
+    n = float(len(rows))
+    st = sum(r[0] for r in rows)
+    sr = sum(r[1] for r in rows)
+    sy = sum(r[2] for r in rows)
+    stt = sum(r[0] * r[0] for r in rows)
+    srr = sum(r[1] * r[1] for r in rows)
+    str_ = sum(r[0] * r[1] for r in rows)
+    sty = sum(r[0] * r[2] for r in rows)
+    sry = sum(r[1] * r[2] for r in rows)
+    m = [[n, st, sr, sy], [st, stt, str_, sty], [sr, str_, srr, sry]]
+    if len({r[1] for r in rows}) < 2:  # running constant: drop its column
+        m = [[n, st, 0.0, sy], [st, stt, 0.0, sty], [0.0, 0.0, 1.0, 0.0]]
+    for i in range(3):  # Gauss-Jordan with partial pivoting.
+        pivot = max(range(i, 3), key=lambda k: abs(m[k][i]))
+        if abs(m[pivot][i]) < 1e-12:
+            return None
+        m[i], m[pivot] = m[pivot], m[i]
+        for k in range(3):
+            if k != i:
+                f = m[k][i] / m[i][i]
+                m[k] = [x - f * y for x, y in zip(m[k], m[i])]
+    return m[1][3] / m[1][1]
+
+
 def verdict(samples, warmup_s):
-    """Per daemon: first/last quarter means after the warm-up, and flat or
-    grows."""
+    """Per daemon after the warm-up: median RSS and fds of the first and
+    last quarter, and the trend over time with the number of running
+    containers held apart (dockerd's and containerd's fds follow it: each
+    running container holds a shim and its pipes). "GROWS" if the trend
+    over the measured span exceeds 10% and 5 MiB of RSS, or 5 fds."""
     out = {}
     names = sorted({k for s in samples for k in s["daemons"]})
     for name in names:
-        series = [(s["t"], s["daemons"][name]) for s in samples
+        series = [(s["t"], s["running"], s["daemons"][name]) for s in samples
                   if s["t"] >= warmup_s and name in s["daemons"] and
                   s["daemons"][name][0] is not None]
-        if len(series) < 4:
+        if len(series) < 8:
             out[name] = {"verdict": "too few samples"}
             continue
         q = max(len(series) // 4, 1)
         first, last = series[:q], series[-q:]
+        span = series[-1][0] - series[0][0]
 
-        def mean(xs, i):  # The median: robust to one busy moment.
-            values = sorted(x[1][i] for x in xs)
+        def median(xs, i):  # Robust to one busy moment.
+            values = sorted(x[2][i] for x in xs)
             return values[len(values) // 2]
-        rss0, rss1 = mean(first, 0), mean(last, 0)
-        fd0, fd1 = mean(first, 1), mean(last, 1)
-        grows = ((rss1 - rss0 > 0.10 * rss0 and rss1 - rss0 > 5 * 1024) or
-                 fd1 - fd0 > 5)
-        out[name] = {"rss_kib_first": round(rss0), "rss_kib_last": round(rss1),
-                     "rss_kib_max": max(x[1][0] for x in series),
-                     "fds_first": round(fd0, 1), "fds_last": round(fd1, 1),
-                     "fds_max": max(x[1][1] for x in series),
+        rss0 = median(first, 0)
+        rss_slope = _fit([(t, r, v[0]) for t, r, v in series]) or 0.0
+        fd_slope = _fit([(t, r, v[1]) for t, r, v in series]) or 0.0
+        rss_trend, fd_trend = rss_slope * span, fd_slope * span
+        grows = ((rss_trend > 0.10 * rss0 and rss_trend > 5 * 1024) or
+                 fd_trend > 5)
+        out[name] = {"rss_kib_first": median(first, 0),
+                     "rss_kib_last": median(last, 0),
+                     "rss_kib_max": max(x[2][0] for x in series),
+                     "rss_kib_trend_per_hour": round(rss_slope * 3600),
+                     "fds_first": median(first, 1),
+                     "fds_last": median(last, 1),
+                     "fds_max": max(x[2][1] for x in series),
+                     "fds_trend_per_hour": round(fd_slope * 3600, 1),
                      "verdict": "GROWS" if grows else "flat"}
     return out
 
@@ -281,6 +320,9 @@ def main():
     p.add_argument("--sample-seconds", type=float, default=10.0)
     p.add_argument("--warmup-minutes", type=float, default=None,
                    help="excluded from the verdict (default: a tenth)")
+    p.add_argument("--event-buffer", type=int, default=None,
+                   help="the controller's --event_buffer (default: its own, "
+                        "10000); its ring grows until full, by design")
     p.add_argument("--json", default=None)
     args = p.parse_args()
     for b in (args.agent_binary, args.controller_binary):
@@ -303,7 +345,9 @@ def main():
             agents[node] = proc
         controller, cport = tl.start_controller(
             args.controller_binary, ports,
-            extra_args=["--check_interval_seconds=10"])
+            extra_args=["--check_interval_seconds=10"] + (
+                ["--event_buffer=%d" % args.event_buffer]
+                if args.event_buffer else []))
         procs.append(controller)
         channel = grpc.insecure_channel("127.0.0.1:%d" % cport)
         stub = s.controller_pb2_grpc.ControllerStub(channel)
@@ -349,8 +393,11 @@ def main():
                 daemons = {n: proc_stats(pid) for n, pid in pids.items()}
                 with soak.lock:
                     live, errors = len(soak.live), len(soak.errors)
+                    running = sum(1 for st in soak.live.values()
+                                  if st != "stopped")
                 samples.append({"t": round(now - start, 1), "live": live,
-                                "errors": errors, "daemons": daemons})
+                                "running": running, "errors": errors,
+                                "daemons": daemons})
                 print("%7.0f %5d %6d  %s" % (
                     now - start, live, errors, "  ".join(
                         "%s/%s" % (round(v[0] / 1024, 1) if v[0] else "-",
@@ -368,6 +415,7 @@ def main():
             "host": {"cpus": os.cpu_count(), "kernel": platform.release()},
             "minutes": args.minutes, "rate_per_s": args.rate,
             "instances_max": args.instances, "warmup_s": warmup_s,
+            "event_buffer": args.event_buffer or 10000,
             "calls": dict(soak.counts),
             "calls_total": sum(v for k, v in soak.counts.items()
                                if not k.startswith("skipped")),
