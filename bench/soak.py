@@ -56,15 +56,16 @@ TIMEOUT_S = 120
 
 
 def proc_stats(pid):
-    """(RSS KiB, open fds) of `pid`, or (None, None) if it is gone."""
+    """(RSS KiB, open fds, threads) of `pid`, or Nones if it is gone."""
     try:
         with open("/proc/%d/status" % pid) as f:
-            rss = next(int(line.split()[1]) for line in f
-                       if line.startswith("VmRSS:"))
+            fields = dict(line.split(":", 1) for line in f if ":" in line)
+        rss = int(fields["VmRSS"].split()[0])
+        threads = int(fields["Threads"])
         fds = len(os.listdir("/proc/%d/fd" % pid))
-        return rss, fds
-    except (OSError, StopIteration, ValueError):
-        return None, None
+        return rss, fds, threads
+    except (OSError, KeyError, ValueError):
+        return None, None, None
 
 
 def containerd_pid(dockerd):
@@ -303,6 +304,8 @@ def verdict(samples, warmup_s):
                      "fds_last": median(last, 1),
                      "fds_max": max(x[2][1] for x in series),
                      "fds_trend_per_hour": round(fd_slope * 3600, 1),
+                     "threads_first": median(first, 2),
+                     "threads_last": median(last, 2),
                      "verdict": "GROWS" if grows else "flat"}
     return out
 
