@@ -68,6 +68,23 @@ def proc_stats(pid):
         return None, None, None
 
 
+def fd_kinds(pid):
+    """{"socket": n, "pipe": n, "anon_inode": n, "file": n} of `pid`."""
+    kinds = collections.Counter()
+    try:
+        for fd in os.listdir("/proc/%d/fd" % pid):
+            try:
+                target = os.readlink("/proc/%d/fd/%s" % (pid, fd))
+            except OSError:
+                continue
+            kind = target.split(":", 1)[0] if ":" in target and \
+                not target.startswith("/") else "file"
+            kinds[kind] += 1
+    except OSError:
+        pass
+    return dict(kinds)
+
+
 def containerd_pid(dockerd):
     text = tl._read(os.path.join(dockerd.dir, "exec", "containerd",
                                  "containerd.pid"))
@@ -386,6 +403,7 @@ def main():
             t.start()
         sched = threading.Thread(target=soak.scheduler, args=(end,))
         sched.start()
+        kinds_start = {n: fd_kinds(pid) for n, pid in pids.items()}
         samples = []
         print("%7s %5s %6s  %s" % ("t(s)", "live", "errors", "  ".join(
             "%s rss/fds" % n for n in pids)), flush=True)
@@ -409,6 +427,7 @@ def main():
                 next_sample += args.sample_seconds
             time.sleep(min(1.0, max(0.0, next_sample - time.monotonic())))
         sched.join()
+        kinds_end = {n: fd_kinds(pid) for n, pid in pids.items()}
         soak.stop.set()
         for t in threads:
             t.join(TIMEOUT_S + 10)
@@ -425,7 +444,9 @@ def main():
             "events": soak.events, "event_gaps": soak.event_gaps,
             "late": soak.late, "errors": len(soak.errors),
             "error_samples": soak.errors[:20],
-            "daemons": verdict(samples, warmup_s), "samples": samples,
+            "daemons": verdict(samples, warmup_s),
+            "fd_kinds": {"start": kinds_start, "end": kinds_end},
+            "samples": samples,
         }
     finally:
         for proc in reversed(procs):
