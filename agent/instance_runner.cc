@@ -482,8 +482,9 @@ absl::StatusOr<std::vector<std::string>> InstanceRunner::ReapOrphans(
       }
     }
     absl::Status removed = docker_.RemoveContainer(c->id, /*force=*/true);
+    if (!absl::IsNotFound(removed)) NOVADOCK_RETURN_IF_ERROR(removed);
+    NOVADOCK_RETURN_IF_ERROR(config_drives_.Remove(candidate.uuid));
     if (absl::IsNotFound(removed)) continue;
-    NOVADOCK_RETURN_IF_ERROR(removed);
     NOVADOCK_LOG_WARNING(
         "reaped orphan instance ", candidate.uuid, " (", c->name, ", node ",
         options_.node_name, "): created ", absl::FormatTime(c->created),

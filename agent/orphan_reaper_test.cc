@@ -3,9 +3,13 @@
 // one (start fails because dockerd went away, and so does the removal).
 #include "agent/orphan_reaper.h"
 
+#include <unistd.h>
+
+#include <filesystem>
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "agent/container_labels.h"
 #include "agent/fake_docker_api.h"
 #include "gtest/gtest.h"
@@ -37,9 +41,16 @@ class OrphanReaperTest : public ::testing::Test {
     docker_.AddImage("busybox:latest", kImageId);
   }
 
+  ~OrphanReaperTest() override {
+    std::error_code ignored;
+    std::filesystem::remove_all(Options().config_drive_dir, ignored);
+  }
+
   static RunnerOptions Options() {
     RunnerOptions o;
     o.node_name = kNode;
+    o.config_drive_dir =
+        absl::StrCat(::testing::TempDir(), "/nd-reaper-", getpid(), "-drives");
     return o;
   }
 
@@ -55,12 +66,13 @@ class OrphanReaperTest : public ::testing::Test {
 
   // A create interrupted between Docker's create and start: the start and
   // the clean-up removal both find dockerd gone.
-  void MakeOrphan(const std::string& uuid) {
+  void MakeOrphan(const std::string& uuid, InstanceSpec spec = {}) {
+    if (spec.uuid.empty()) spec = Spec(uuid);
     docker_.InjectError("StartContainer",
                         absl::UnavailableError("dockerd went away"));
     docker_.InjectError("RemoveContainer",
                         absl::UnavailableError("dockerd went away"));
-    EXPECT_TRUE(absl::IsUnavailable(runner_.Create(Spec(uuid)).status()));
+    EXPECT_TRUE(absl::IsUnavailable(runner_.Create(spec).status()));
   }
 
   const InstanceView* Listed(const std::vector<InstanceView>& list,
@@ -123,6 +135,19 @@ TEST_F(OrphanReaperTest, OrphanIsRemovedOnlyAfterTheGracePeriod) {
   ASSERT_TRUE(list.ok());
   EXPECT_EQ(Listed(*list, kUuid), nullptr);
   EXPECT_NE(Listed(*list, kOtherUuid), nullptr);  // A real instance stays.
+}
+
+TEST_F(OrphanReaperTest, ReapingRemovesTheOrphansConfigDrive) {
+  InstanceSpec spec = Spec(kUuid);
+  spec.config_drive = {{"openstack/latest/meta_data.json", "{}"}};
+  MakeOrphan(kUuid, spec);
+  const std::string drive =
+      absl::StrCat(Options().config_drive_dir, "/", kUuid);
+  ASSERT_TRUE(std::filesystem::exists(drive));  // Kept for a retry.
+  clock_.Advance(absl::Hours(1));
+  OrphanReaper reaper(runner_, clock_, {absl::Minutes(15), absl::Minutes(1)});
+  EXPECT_EQ(*reaper.ReapOnce(), 1);
+  EXPECT_FALSE(std::filesystem::exists(drive));
 }
 
 TEST_F(OrphanReaperTest, RetriedCreateStartsTheOrphanInsteadOfReaping) {
