@@ -80,6 +80,7 @@ void InstanceToProto(const InstanceView& view, const std::string& node,
   out->set_created_unix_nanos(NanosOrZero(c.created));
   out->set_started_unix_nanos(NanosOrZero(c.state.started_at));
   out->set_finished_unix_nanos(NanosOrZero(c.state.finished_at));
+  out->set_orphan(view.orphan);
 }
 
 void NodeToProto(const NodeView& view, const RunnerOptions& options,

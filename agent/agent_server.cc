@@ -48,6 +48,7 @@ AgentServer::AgentServer(DockerApi& docker, Clock& clock,
       service_(runner_, events_, images_, snapshots_) {}
 
 AgentServer::~AgentServer() {
+  reaper_.reset();
   health_.reset();
   if (server_ != nullptr) {
     server_->Shutdown(std::chrono::system_clock::now());
@@ -110,6 +111,9 @@ absl::StatusOr<std::unique_ptr<AgentServer>> AgentServer::Start(
         health->SetServingStatus(kAgentServiceName, ok);
       });
   agent->health_->Start();
+  agent->reaper_ = std::make_unique<OrphanReaper>(agent->runner_, clock,
+                                                  agent->options_.orphans);
+  agent->reaper_->Start();
   NOVADOCK_LOG_INFO("novadock-agent node ", agent->options_.runner.node_name,
                     " listening on ", agent->options_.listen, " port ",
                     agent->port_,
@@ -119,6 +123,7 @@ absl::StatusOr<std::unique_ptr<AgentServer>> AgentServer::Start(
 }
 
 void AgentServer::Shutdown(absl::Time deadline) {
+  reaper_.reset();
   health_.reset();
   server_->Shutdown(absl::ToChronoTime(deadline));
 }

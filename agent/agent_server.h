@@ -21,6 +21,7 @@
 #include "agent/event_stream.h"
 #include "agent/image_store.h"
 #include "agent/instance_runner.h"
+#include "agent/orphan_reaper.h"
 #include "agent/snapshotter.h"
 #include "glance-loader/glance_client.h"
 #include "glance-loader/image_index.h"
@@ -46,6 +47,7 @@ struct AgentServerOptions {
   // FAILED_PRECONDITION.
   loader::GlanceClient* glance = nullptr;
   int max_receive_bytes = 4 << 20;  // Larger requests: RESOURCE_EXHAUSTED.
+  OrphanReaperOptions orphans;      // Interrupted creates' containers.
 };
 
 class AgentServer {
@@ -76,6 +78,7 @@ class AgentServer {
   AgentService service_;
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<DockerHealthMonitor> health_;
+  std::unique_ptr<OrphanReaper> reaper_;
   int port_ = 0;
 };
 

@@ -156,6 +156,9 @@ grpc::Status AgentService::ListInstances(
       InstanceToProto(view, runner_.options().node_name,
                       response->add_instances());
     }
+    for (std::string& uuid : runner_.CreatesInProgress()) {
+      response->add_creating(std::move(uuid));
+    }
   }
   return Finish("ListInstances", list.status());
 }
@@ -195,6 +198,8 @@ grpc::Status AgentService::ListImages(
 grpc::Status AgentService::LoadImage(
     grpc::ServerContext*, const novadock::v1::LoadImageRequest* request,
     novadock::v1::LoadImageResponse* response) {
+  absl::Status valid = ValidateAuthToken("auth_token", request->auth_token());
+  if (!valid.ok()) return Finish("LoadImage", valid);
   absl::StatusOr<loader::LoadedImage> loaded = images_.Load(
       request->file_name(), request->glance_id(), request->auth_token());
   if (loaded.ok()) {

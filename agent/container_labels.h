@@ -22,6 +22,11 @@ inline constexpr char kLabelDiskGb[] = "io.novadock.disk-gb";
 
 inline constexpr char kCreatedByAgent[] = "novadock-agent";
 
+// "true" when the create asked for a start (not no_start): such a container
+// still in Docker's "created" state was left by an interrupted create (an
+// orphan, see OrphanReaper). Containers without the label are never orphans.
+inline constexpr char kLabelStartOnCreate[] = "io.novadock.start-on-create";
+
 // Images loaded for a Glance image are tagged kGlanceImageRepo:<glance id>.
 inline constexpr char kGlanceImageRepo[] = "novadock/glance";
 

@@ -177,7 +177,11 @@ absl::StatusOr<ContainerDetails> InstanceRunner::FindLocked(
 
 absl::StatusOr<InstanceView> InstanceRunner::View(const std::string& uuid) {
   NOVADOCK_ASSIGN_OR_RETURN(ContainerDetails c, FindLocked(uuid));
-  return ViewOf(std::move(c));
+  InstanceView view = ViewOf(std::move(c));
+  absl::MutexLock lock(&mu_);
+  view.orphan =
+      IsOrphan(view.container.labels, view.container.state.status, uuid);
+  return view;
 }
 
 absl::StatusOr<int32_t> InstanceRunner::HostCpus() {
@@ -212,6 +216,7 @@ absl::StatusOr<ContainerSpec> InstanceRunner::BuildSpec(
       {kLabelMemoryMb, absl::StrCat(spec.flavor.memory_mb)},
       {kLabelVcpus, absl::StrCat(spec.flavor.vcpus)},
       {kLabelDiskGb, absl::StrCat(spec.flavor.disk_gb)},
+      {kLabelStartOnCreate, spec.start ? "true" : "false"},
   };
   c.memory_bytes = limits.memory_bytes;
   c.memory_swap_bytes = limits.memory_swap_bytes;
@@ -254,8 +259,30 @@ absl::StatusOr<InstanceView> InstanceRunner::Existing(const InstanceSpec& spec,
   return ViewOf(std::move(c));
 }
 
+// Counts a Create call of `uuid` for its lifetime (CreatesInProgress, Get).
+class InstanceRunner::CreateCall {
+ public:
+  CreateCall(InstanceRunner& runner, const std::string& uuid)
+      : runner_(runner), uuid_(uuid) {
+    absl::MutexLock lock(&runner_.mu_);
+    ++runner_.create_calls_[uuid_];
+  }
+  ~CreateCall() {
+    absl::MutexLock lock(&runner_.mu_);
+    auto it = runner_.create_calls_.find(uuid_);
+    if (--it->second == 0) runner_.create_calls_.erase(it);
+  }
+  CreateCall(const CreateCall&) = delete;
+  CreateCall& operator=(const CreateCall&) = delete;
+
+ private:
+  InstanceRunner& runner_;
+  const std::string uuid_;
+};
+
 absl::StatusOr<InstanceView> InstanceRunner::Create(const InstanceSpec& spec) {
   const absl::Time begin = clock_.Now();
+  CreateCall call(*this, spec.uuid);
   InFlight in_flight(*this, spec.uuid);
   auto existing = docker_.InspectContainer(ContainerNameFor(spec.uuid));
   if (existing.ok()) return Existing(spec, *std::move(existing));
@@ -412,7 +439,64 @@ absl::StatusOr<InstanceView> InstanceRunner::Unpause(const std::string& uuid) {
 }
 
 absl::StatusOr<InstanceView> InstanceRunner::Get(const std::string& uuid) {
+  bool creating = false;
+  {
+    absl::MutexLock lock(&mu_);
+    creating = create_calls_.contains(uuid);
+  }
+  if (creating) {
+    InFlight in_flight(*this, uuid);  // Waits for the create.
+    return View(uuid);
+  }
   return View(uuid);
+}
+
+std::vector<std::string> InstanceRunner::CreatesInProgress() {
+  absl::MutexLock lock(&mu_);
+  std::vector<std::string> out;
+  for (const auto& entry : create_calls_) out.push_back(entry.first);
+  return out;
+}
+
+bool InstanceRunner::IsOrphan(const Labels& labels, const std::string& status,
+                              const std::string& uuid) {
+  return status == "created" &&
+         LabelText(labels, kLabelStartOnCreate) == "true" &&
+         !create_calls_.contains(uuid);
+}
+
+absl::StatusOr<std::vector<std::string>> InstanceRunner::ReapOrphans(
+    absl::Duration grace) {
+  NOVADOCK_ASSIGN_OR_RETURN(std::vector<InstanceView> list, List());
+  std::vector<std::string> reaped;
+  const absl::Time cutoff = clock_.Now() - grace;
+  for (const InstanceView& candidate : list) {
+    if (!candidate.orphan || candidate.container.created > cutoff) continue;
+    InFlight in_flight(*this, candidate.uuid);
+    auto c = FindLocked(candidate.uuid);
+    if (absl::IsNotFound(c.status())) continue;
+    NOVADOCK_RETURN_IF_ERROR(c.status());
+    {
+      absl::MutexLock lock(&mu_);
+      // A create may have started it, or be waiting to, meanwhile.
+      if (!IsOrphan(c->labels, c->state.status, candidate.uuid) ||
+          c->created > cutoff) {
+        continue;
+      }
+    }
+    absl::Status removed = docker_.RemoveContainer(c->id, /*force=*/true);
+    if (!absl::IsNotFound(removed)) NOVADOCK_RETURN_IF_ERROR(removed);
+    NOVADOCK_RETURN_IF_ERROR(config_drives_.Remove(candidate.uuid));
+    if (absl::IsNotFound(removed)) continue;
+    NOVADOCK_LOG_WARNING(
+        "reaped orphan instance ", candidate.uuid, " (", c->name, ", node ",
+        options_.node_name, "): created ", absl::FormatTime(c->created),
+        " by a create that never completed, never started, older than the "
+        "grace period of ",
+        absl::FormatDuration(grace));
+    reaped.push_back(candidate.uuid);
+  }
+  return reaped;
 }
 
 absl::StatusOr<std::vector<InstanceView>> InstanceRunner::List() {
@@ -431,6 +515,10 @@ absl::StatusOr<std::vector<InstanceView>> InstanceRunner::List() {
     c.state.running = c.state.status == "running" || c.state.status == "paused";
     c.state.paused = c.state.status == "paused";
     out.push_back(ViewOf(std::move(c)));
+  }
+  absl::MutexLock lock(&mu_);
+  for (InstanceView& v : out) {
+    v.orphan = IsOrphan(v.container.labels, v.container.state.status, v.uuid);
   }
   return out;
 }

@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
@@ -76,6 +77,9 @@ struct InstanceView {
   std::string uuid;
   std::string name;
   std::string image;  // io.novadock.image label.
+  // Left by an interrupted create (Instance.orphan): created, never started
+  // though the create asked for it, and no create of it in progress here.
+  bool orphan = false;
 };
 
 struct NodeUsage {
@@ -128,8 +132,18 @@ class InstanceRunner {
   // FAILED_PRECONDITION: stopped.
   [[nodiscard]] absl::StatusOr<InstanceView> Unpause(const std::string& uuid);
 
+  // Waits for a create of `uuid` in progress here, so that NOT_FOUND is an
+  // answer even while one runs.
   [[nodiscard]] absl::StatusOr<InstanceView> Get(const std::string& uuid);
   [[nodiscard]] absl::StatusOr<std::vector<InstanceView>> List();
+  // Uuids whose Create is in progress (their container may not exist yet).
+  std::vector<std::string> CreatesInProgress();
+
+  // Removes the orphans (see InstanceView::orphan) created more than
+  // `grace` ago, each re-checked while holding its uuid, and logs a warning
+  // naming each. Returns the uuids removed; the first Docker error stops it.
+  [[nodiscard]] absl::StatusOr<std::vector<std::string>> ReapOrphans(
+      absl::Duration grace);
   // The last `max_bytes` (0: the default) of stdout+stderr.
   [[nodiscard]] absl::StatusOr<ConsoleOutput> Console(const std::string& uuid,
                                                       int64_t max_bytes);
@@ -144,6 +158,7 @@ class InstanceRunner {
   // Marks `uuid` in flight for its lifetime; waits while another call holds it.
   class InFlight;
   class SlotReservation;
+  class CreateCall;
 
   // Inspects nova-<uuid>; NOT_FOUND if missing or not labelled for this node.
   absl::StatusOr<ContainerDetails> FindLocked(const std::string& uuid);
@@ -158,6 +173,8 @@ class InstanceRunner {
                                         ContainerDetails c);
   absl::Status UnpauseIfPaused(const ContainerDetails& c);
   absl::StatusOr<int32_t> HostCpus();
+  bool IsOrphan(const Labels& labels, const std::string& status,
+                const std::string& uuid) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   DockerApi& docker_;
   ImageResolver& images_;
@@ -170,6 +187,8 @@ class InstanceRunner {
   absl::flat_hash_set<std::string> in_flight_ ABSL_GUARDED_BY(mu_);
   // Uuids whose create holds a slot but whose container may not exist yet.
   absl::flat_hash_set<std::string> creating_ ABSL_GUARDED_BY(mu_);
+  // Create calls per uuid, running or waiting for their uuid.
+  absl::flat_hash_map<std::string, int> create_calls_ ABSL_GUARDED_BY(mu_);
   int32_t host_cpus_ ABSL_GUARDED_BY(mu_) = 0;
 };
 

@@ -53,6 +53,11 @@ ABSL_FLAG(std::string, glance_endpoint, "",
           "are on neither Docker nor disk, once, and to upload snapshots to; "
           "empty: no download, snapshots stay on this node.");
 ABSL_FLAG(std::string, glance_ca, "", "CA bundle for an https Glance.");
+ABSL_FLAG(int, orphan_grace_seconds, 900,
+          "Containers left by interrupted creates (never started; reported "
+          "as orphan by ListInstances) are removed once this old; 0: never.");
+ABSL_FLAG(int, orphan_check_interval_seconds, 60,
+          "Period of the orphan reaper's passes.");
 ABSL_FLAG(std::string, port_file, "",
           "If set, the bound port is written here once serving.");
 
@@ -104,6 +109,14 @@ int main(int argc, char** argv) {
   options.runner.default_grace =
       absl::Seconds(absl::GetFlag(FLAGS_grace_period_seconds));
   options.runner.pids_limit = absl::GetFlag(FLAGS_pids_limit);
+  options.orphans.grace =
+      absl::Seconds(absl::GetFlag(FLAGS_orphan_grace_seconds));
+  options.orphans.interval =
+      absl::Seconds(absl::GetFlag(FLAGS_orphan_check_interval_seconds));
+  if (options.orphans.interval <= absl::ZeroDuration()) {
+    return Fail(absl::InvalidArgumentError(
+        "--orphan_check_interval_seconds: must be >= 1"));
+  }
   if (options.runner.max_instances < 1) {
     return Fail(absl::InvalidArgumentError("--max_instances: must be >= 1"));
   }

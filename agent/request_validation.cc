@@ -120,6 +120,13 @@ absl::Status ValidateImage(const novadock::v1::ImageRef& image) {
   }
   NOVADOCK_RETURN_IF_ERROR(
       ValidateText("image.name", image.name(), 255, false));
+  const absl::string_view name = image.name();
+  if (absl::StartsWith(name, "/") || absl::StartsWith(name, "../") ||
+      absl::EndsWith(name, "/..") || name == ".." ||
+      absl::StrContains(name, "/../")) {
+    return Invalid("image.name",
+                   "must not be a path (leading '/' or '..' segments)");
+  }
   if (!image.checksum().empty() &&
       (image.checksum().size() != 32 || !IsHex(image.checksum()))) {
     return Invalid("image.checksum", "must be 32 hex digits (md5)");
@@ -385,7 +392,13 @@ absl::Status ValidateCreateInstance(
   NOVADOCK_RETURN_IF_ERROR(ValidateMetadata(request.metadata()));
   NOVADOCK_RETURN_IF_ERROR(ValidateConfigDrive(request.config_drive()));
   NOVADOCK_RETURN_IF_ERROR(ValidateNetwork(request.network()));
-  return absl::OkStatus();
+  return ValidateAuthToken("auth_token", request.auth_token());
+}
+
+absl::Status ValidateAuthToken(absl::string_view field,
+                               absl::string_view token) {
+  return ValidateText(field, token, kMaxAuthTokenBytes,
+                      /*allow_newlines=*/false);
 }
 
 absl::Status ValidateGracePeriod(absl::string_view field, int32_t seconds) {
@@ -430,8 +443,7 @@ absl::Status ValidateSnapshotRequest(
                      "repository, no digest)");
     }
   }
-  return ValidateText("auth_token", request.auth_token(), kMaxAuthTokenBytes,
-                      /*allow_newlines=*/false);
+  return ValidateAuthToken("auth_token", request.auth_token());
 }
 
 bool IsDockerReference(absl::string_view ref) {

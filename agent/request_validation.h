@@ -8,23 +8,26 @@
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "novadock/v1/agent.pb.h"
+#include "proto/common/request_limits.h"
 
 namespace novadock::agent {
 
-// Limits, documented in docs/agent.md.
-inline constexpr int64_t kMinMemoryMb = 6;  // Docker refuses less than 6 MiB.
-inline constexpr int64_t kMaxMemoryMb = int64_t{16} << 20;  // 16 TiB.
-inline constexpr int32_t kMaxVcpus = 1024;
-inline constexpr int64_t kMaxDiskGb = int64_t{1} << 20;  // 1 PiB.
-inline constexpr int32_t kMaxGracePeriodSeconds = 3600;
-inline constexpr int64_t kMaxConsoleBytes = int64_t{1} << 20;
+// Limits, documented in docs/agent.md; the flavor's, grace period's,
+// console's and token's are shared with the controller
+// (proto/common/request_limits.h).
+using ::novadock::kMaxConsoleBytes;
+using ::novadock::kMaxDiskGb;
+using ::novadock::kMaxGracePeriodSeconds;
+using ::novadock::kMaxMemoryMb;
+using ::novadock::kMaxVcpus;
+using ::novadock::kMinMemoryMb;
 inline constexpr size_t kMaxEnvEntries = 256;
 inline constexpr size_t kMaxCommandArgs = 256;
 inline constexpr size_t kMaxArgBytes = 32 << 10;
 inline constexpr size_t kMaxTotalArgBytes = 256 << 10;
 inline constexpr size_t kMaxMetadataEntries = 128;
 inline constexpr size_t kMaxImageProperties = 128;
-inline constexpr size_t kMaxAuthTokenBytes = 8 << 10;
+using ::novadock::kMaxAuthTokenBytes;
 inline constexpr size_t kMaxConfigDriveFiles = 64;
 inline constexpr size_t kMaxConfigDriveFileBytes = 1 << 20;
 inline constexpr size_t kMaxConfigDriveBytes = 3 << 20;  // Under gRPC's 4 MiB.
@@ -44,6 +47,10 @@ inline constexpr int kMaxConfigDriveDepth = 8;
 // uuid; glance_image_id a uuid or empty; image_name a Docker reference
 // repo[:tag] without digest, or empty; auth_token <= kMaxAuthTokenBytes
 // without control characters.
+// A caller's keystone token: <= kMaxAuthTokenBytes, no control characters
+// (it becomes an HTTP header). Empty is OK.
+[[nodiscard]] absl::Status ValidateAuthToken(absl::string_view field,
+                                             absl::string_view token);
 [[nodiscard]] absl::Status ValidateSnapshotRequest(
     const novadock::v1::SnapshotInstanceRequest& request);
 

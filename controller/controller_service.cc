@@ -12,8 +12,10 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "controller/fan_out.h"
+#include "controller/request_checks.h"
 #include "proto/common/grpc_status.h"
 #include "proto/common/log.h"
+#include "proto/common/request_limits.h"
 #include "proto/common/status_macros.h"
 #include "proto/common/uuid.h"
 
@@ -34,27 +36,41 @@ void SetDeadline(grpc::ClientContext* ctx, absl::Duration timeout) {
                     absl::ToChronoMilliseconds(timeout));
 }
 
-absl::Status CheckUuid(absl::string_view field, absl::string_view uuid) {
-  if (!IsLowercaseUuid(uuid)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(field, ": must be a lowercase uuid"));
+// `timeout`, shortened so that an answer made after it still reaches a
+// caller whose deadline is nearer (a tenth of the time left is kept for
+// that, at least 50 ms), e.g. a list with one node hanging returns the
+// others' instances in time. The caller's deadline is infinite if unset.
+absl::Duration WithinCallerDeadline(const grpc::ServerContext* caller,
+                                    absl::Duration timeout) {
+  if (caller == nullptr ||
+      caller->deadline() == std::chrono::system_clock::time_point::max()) {
+    return timeout;
   }
-  return absl::OkStatus();
+  const absl::Duration left =
+      absl::FromChrono(caller->deadline() - std::chrono::system_clock::now());
+  const absl::Duration usable =
+      left - std::max(left / 10, absl::Milliseconds(50));
+  return std::max(std::min(timeout, usable), absl::Milliseconds(1));
 }
 
-// A plain file name inside the image directory.
-absl::Status CheckFileName(absl::string_view name) {
-  const bool ok = !name.empty() && name.size() <= 255 && name[0] != '.' &&
-                  std::all_of(name.begin(), name.end(), [](char c) {
-                    return absl::ascii_isalnum(static_cast<unsigned char>(c)) ||
-                           c == '.' || c == '_' || c == '-';
-                  });
-  if (!ok) {
-    return absl::InvalidArgumentError(
-        "file_name: a plain file name of [A-Za-z0-9._-] in the image "
-        "directory");
+// An agent's answer that means nothing was created (or what was is
+// removed); any other failure (UNAVAILABLE, DEADLINE_EXCEEDED, CANCELLED,
+// INTERNAL, ...) leaves the outcome of a create unknown.
+bool IsDefiniteFailure(const absl::Status& s) {
+  switch (s.code()) {
+    case absl::StatusCode::kInvalidArgument:
+    case absl::StatusCode::kNotFound:
+    case absl::StatusCode::kAlreadyExists:
+    case absl::StatusCode::kFailedPrecondition:
+    case absl::StatusCode::kResourceExhausted:
+    case absl::StatusCode::kPermissionDenied:
+    case absl::StatusCode::kUnauthenticated:
+    case absl::StatusCode::kUnimplemented:
+    case absl::StatusCode::kOutOfRange:
+      return true;
+    default:
+      return false;
   }
-  return absl::OkStatus();
 }
 
 struct FileDigest {
@@ -115,6 +131,10 @@ grpc::Status ControllerService::ListNodes(
 grpc::Status ControllerService::GetNode(grpc::ServerContext*,
                                         const novadock::v1::NodeNameRequest* r,
                                         novadock::v1::NodeStatus* response) {
+  if (absl::Status valid = CheckNodeName("name", r->name(), true);
+      !valid.ok()) {
+    return Finish("GetNode", valid);
+  }
   auto node = registry_.Get(r->name());
   if (node.ok()) *response = *std::move(node);
   return Finish("GetNode", node.status());
@@ -123,6 +143,10 @@ grpc::Status ControllerService::GetNode(grpc::ServerContext*,
 grpc::Status ControllerService::DrainNode(
     grpc::ServerContext*, const novadock::v1::DrainNodeRequest* r,
     novadock::v1::NodeStatus* response) {
+  if (absl::Status valid = CheckNodeName("name", r->name(), true);
+      !valid.ok()) {
+    return Finish("DrainNode", valid);
+  }
   auto node = registry_.Drain(r->name());
   if (node.ok()) {
     NOVADOCK_LOG_INFO("node ", r->name(), " draining (operator)");
@@ -134,6 +158,10 @@ grpc::Status ControllerService::DrainNode(
 grpc::Status ControllerService::UndrainNode(
     grpc::ServerContext*, const novadock::v1::UndrainNodeRequest* r,
     novadock::v1::NodeStatus* response) {
+  if (absl::Status valid = CheckNodeName("name", r->name(), true);
+      !valid.ok()) {
+    return Finish("UndrainNode", valid);
+  }
   auto node = registry_.Undrain(r->name());
   if (node.ok()) {
     NOVADOCK_LOG_INFO("node ", r->name(), " undrained (operator)");
@@ -149,7 +177,7 @@ template <typename Call>
 absl::Status ControllerService::OnInstanceNode(
     const novadock::v1::InstanceCallRequest& request, absl::Duration timeout,
     Call call, std::string* node_out) {
-  NOVADOCK_RETURN_IF_ERROR(CheckUuid("uuid", request.uuid()));
+  NOVADOCK_RETURN_IF_ERROR(CheckCall(request));
   for (int attempt = 0; attempt < 2; ++attempt) {
     std::string node = request.node();
     if (node.empty() || attempt > 0) {
@@ -214,6 +242,11 @@ absl::Status ControllerService::SpawnLocked(
       FromGrpcStatus(stub->CreateInstance(&ctx, request.instance(), response));
   registry_.RecordCallResult(reservation.node, s);
   if (!existing.ok()) registry_.Release(reservation, s.ok());
+  if (!s.ok() && !IsDefiniteFailure(s)) {
+    // The agent may have created it: until that node answers for the
+    // uuid, a retry must not place it elsewhere.
+    directory_.MarkUncertain(uuid, reservation.node);
+  }
   if (!s.ok()) return Annotate(s, absl::StrCat("node ", reservation.node));
   directory_.Record(uuid, reservation.node);
   NOVADOCK_LOG_INFO("spawned instance ", uuid, " on node ", reservation.node);
@@ -225,11 +258,11 @@ grpc::Status ControllerService::Spawn(grpc::ServerContext*,
                                       novadock::v1::Instance* response) {
   const std::string& uuid = request->instance().uuid();
   absl::Status valid = CheckUuid("instance.uuid", uuid);
-  if (valid.ok() && (request->instance().flavor().memory_mb() <= 0 ||
-                     request->instance().flavor().vcpus() <= 0)) {
-    valid = absl::InvalidArgumentError(
-        "instance.flavor: memory_mb and vcpus must be positive");
+  if (valid.ok()) valid = CheckNodeName("node", request->node(), false);
+  if (valid.ok() && !request->instance().has_flavor()) {
+    valid = absl::InvalidArgumentError("instance.flavor: required");
   }
+  if (valid.ok()) valid = CheckFlavor(request->instance().flavor());
   if (!valid.ok()) return Finish("Spawn", valid);
   {
     // Spawns of one uuid run one at a time, so two cannot land on two nodes.
@@ -254,8 +287,32 @@ grpc::Status ControllerService::Spawn(grpc::ServerContext*,
 }
 
 grpc::Status ControllerService::Destroy(
-    grpc::ServerContext*, const novadock::v1::InstanceCallRequest* request,
+    grpc::ServerContext* context,
+    const novadock::v1::InstanceCallRequest* request,
     novadock::v1::DeleteInstanceResponse* response) {
+  if (absl::Status valid = CheckCall(*request); !valid.ok()) {
+    return Finish("Destroy", valid);
+  }
+  {
+    // A spawn of this uuid in flight here could create it after the
+    // delete: wait for it (within the caller's deadline).
+    const std::string& uuid = request->uuid();
+    std::pair<ControllerService*, const std::string*> key(this, &uuid);
+    absl::MutexLock lock(&mu_);
+    const bool settled = mu_.AwaitWithTimeout(
+        absl::Condition(
+            +[](std::pair<ControllerService*, const std::string*>* arg) {
+              return !arg->first->spawning_.contains(*arg->second);
+            },
+            &key),
+        WithinCallerDeadline(context, options_.spawn_timeout));
+    if (!settled) {
+      return Finish("Destroy",
+                    absl::UnavailableError(absl::StrCat(
+                        "instance ", uuid,
+                        " is being spawned; retry the destroy when it is")));
+    }
+  }
   novadock::v1::DeleteInstanceRequest agent_request;
   agent_request.set_uuid(request->uuid());
   agent_request.set_grace_period_seconds(request->grace_period_seconds());
@@ -324,18 +381,22 @@ grpc::Status ControllerService::GetInstance(
 }
 
 grpc::Status ControllerService::ListInstances(
-    grpc::ServerContext*,
+    grpc::ServerContext* context,
     const novadock::v1::ControllerListInstancesRequest* request,
     novadock::v1::ControllerListInstancesResponse* response) {
   auto nodes = registry_.Stubs();
   if (!request->node().empty()) {
+    absl::Status valid = CheckNodeName("node", request->node(), true);
+    if (!valid.ok()) return Finish("ListInstances", valid);
     auto stub = registry_.Stub(request->node());
     if (!stub.ok()) return Finish("ListInstances", stub.status());
     nodes = {{request->node(), *stub}};
   }
+  const absl::Duration timeout =
+      WithinCallerDeadline(context, options_.call_timeout);
   auto lists = FanOut(nodes, [&](const auto& node) {
     grpc::ClientContext ctx;
-    SetDeadline(&ctx, options_.call_timeout);
+    SetDeadline(&ctx, timeout);
     novadock::v1::ListInstancesResponse list;
     absl::Status s = FromGrpcStatus(node.second->ListInstances(
         &ctx, novadock::v1::ListInstancesRequest(), &list));
@@ -359,6 +420,12 @@ grpc::Status ControllerService::ListInstances(
 grpc::Status ControllerService::GetConsoleOutput(
     grpc::ServerContext*, const novadock::v1::ControllerConsoleRequest* request,
     novadock::v1::GetConsoleOutputResponse* response) {
+  if (request->max_bytes() < 0 || request->max_bytes() > kMaxConsoleBytes) {
+    return Finish("GetConsoleOutput",
+                  absl::InvalidArgumentError(absl::StrCat(
+                      "max_bytes: ", request->max_bytes(), " is outside 0..",
+                      kMaxConsoleBytes, " (0: 64 KiB)")));
+  }
   novadock::v1::InstanceCallRequest where;
   where.set_uuid(request->uuid());
   novadock::v1::GetConsoleOutputRequest r;
@@ -374,6 +441,12 @@ grpc::Status ControllerService::GetConsoleOutput(
 grpc::Status ControllerService::Snapshot(
     grpc::ServerContext*, const novadock::v1::SnapshotRequest* request,
     novadock::v1::SnapshotResponse* response) {
+  absl::Status valid = CheckImageName(request->image_name());
+  if (valid.ok() && !request->glance_image_id().empty()) {
+    valid = CheckUuid("glance_image_id", request->glance_image_id());
+  }
+  if (valid.ok()) valid = CheckToken(request->auth_token());
+  if (!valid.ok()) return Finish("Snapshot", valid);
   novadock::v1::InstanceCallRequest where;
   where.set_uuid(request->uuid());
   novadock::v1::SnapshotInstanceRequest r;
@@ -408,6 +481,10 @@ grpc::Status ControllerService::PrefetchImage(
   absl::Status valid = CheckFileName(request->file_name());
   if (valid.ok() && !request->glance_id().empty()) {
     valid = CheckUuid("glance_id", request->glance_id());
+  }
+  for (int i = 0; valid.ok() && i < request->nodes_size(); ++i) {
+    valid =
+        CheckNodeName(absl::StrCat("nodes[", i, "]"), request->nodes(i), true);
   }
   if (!valid.ok()) return Finish("PrefetchImage", valid);
   const std::string path =
@@ -498,14 +575,17 @@ grpc::Status ControllerService::WatchEvents(
 grpc::Status ControllerService::PollEvents(
     grpc::ServerContext*, const novadock::v1::PollEventsRequest* request,
     novadock::v1::PollEventsResponse* response) {
-  if (request->after_sequence() < 0 || request->wait_ms() < 0 ||
-      request->wait_ms() > 60000 || request->max_events() < 0 ||
-      request->max_events() > 10000) {
-    return Finish("PollEvents",
-                  absl::InvalidArgumentError(
-                      "after_sequence >= 0, wait_ms 0..60000, max_events "
-                      "0..10000"));
+  absl::Status valid;
+  if (request->after_sequence() < 0) {
+    valid = absl::InvalidArgumentError("after_sequence: must be >= 0");
+  } else if (request->wait_ms() < 0 || request->wait_ms() > 60000) {
+    valid = absl::InvalidArgumentError(
+        absl::StrCat("wait_ms: ", request->wait_ms(), " is outside 0..60000"));
+  } else if (request->max_events() < 0 || request->max_events() > 10000) {
+    valid = absl::InvalidArgumentError(absl::StrCat(
+        "max_events: ", request->max_events(), " is outside 0..10000"));
   }
+  if (!valid.ok()) return Finish("PollEvents", valid);
   PollResult result = events_.Poll(
       request->after_sequence(), absl::Milliseconds(request->wait_ms()),
       request->max_events() == 0 ? 1000 : request->max_events());

@@ -1,5 +1,6 @@
 #include "controller/instance_directory.h"
 
+#include <algorithm>
 #include <memory>
 #include <utility>
 
@@ -10,6 +11,10 @@
 
 namespace novadock::controller {
 namespace {
+
+// Bound of each node's answer to "do you have this uuid?": one Docker
+// inspect, or the end of a create of it in progress there.
+constexpr absl::Duration kLookupTimeout = absl::Seconds(5);
 
 using NodeStub =
     std::pair<std::string, std::shared_ptr<novadock::v1::Agent::StubInterface>>;
@@ -54,8 +59,15 @@ std::vector<std::string> InstanceDirectory::Rebuild() {
     absl::erase_if(node_of_, [&](const auto& entry) {
       return entry.second == nodes[i].first;
     });
+    // The list settles every create of this node that is not in progress.
+    absl::erase_if(uncertain_, [&](const auto& entry) {
+      return entry.second == nodes[i].first;
+    });
     for (const novadock::v1::Instance& inst : lists[i]->instances()) {
       node_of_[inst.uuid()] = nodes[i].first;
+    }
+    for (const std::string& uuid : lists[i]->creating()) {
+      if (!node_of_.contains(uuid)) uncertain_[uuid] = nodes[i].first;
     }
   }
   return unreachable;
@@ -67,26 +79,51 @@ absl::StatusOr<std::string> InstanceDirectory::Find(const std::string& uuid) {
     auto it = node_of_.find(uuid);
     if (it != node_of_.end()) return it->second;
   }
+  // FAILED nodes are not asked (a hung agent would hold every lookup for
+  // the whole timeout): one that was listed has its instances in the cache,
+  // and one that was not, or where the uuid's create is uncertain, makes
+  // the answer UNAVAILABLE below.
+  absl::flat_hash_set<std::string> failed;
+  for (const novadock::v1::NodeStatus& n : registry_.List()) {
+    if (n.state() == novadock::v1::NODE_STATE_FAILED) failed.insert(n.name());
+  }
   const std::vector<NodeStub> nodes = registry_.Stubs();
+  const absl::Duration timeout = std::min(call_timeout_, kLookupTimeout);
   auto answers = FanOut(nodes, [&](const NodeStub& node) {
-    auto ctx = ContextWithTimeout(call_timeout_);
+    if (failed.contains(node.first)) {
+      return absl::UnavailableError(
+          absl::StrCat("node ", node.first, " is FAILED"));
+    }
+    auto ctx = ContextWithTimeout(timeout);
     novadock::v1::InstanceRequest request;
     request.set_uuid(uuid);
     novadock::v1::Instance instance;
     return FromGrpcStatus(
         node.second->GetInstance(ctx.get(), request, &instance));
   });
-  std::vector<std::string> unknown;  // Unreachable and never listed.
+  // Unreachable and never listed, or where the uuid's create is uncertain.
+  std::vector<std::string> unknown;
   absl::MutexLock lock(&mu_);
+  auto it = uncertain_.find(uuid);
+  const std::string uncertain_node = it == uncertain_.end() ? "" : it->second;
+  bool settled = false;  // The uncertain node answered NOT_FOUND.
   for (size_t i = 0; i < nodes.size(); ++i) {
+    const bool maybe_there = nodes[i].first == uncertain_node;
     if (answers[i].ok()) {
       node_of_[uuid] = nodes[i].first;
+      uncertain_.erase(uuid);
       return nodes[i].first;
     }
-    if (!absl::IsNotFound(answers[i]) && !listed_.contains(nodes[i].first)) {
+    if (absl::IsNotFound(answers[i])) {
+      // The agent answers for a create in progress only once it is done.
+      settled = settled || maybe_there;
+      continue;
+    }
+    if (!listed_.contains(nodes[i].first) || maybe_there) {
       unknown.push_back(nodes[i].first);
     }
   }
+  if (settled) uncertain_.erase(uuid);
   if (!unknown.empty()) {
     return absl::UnavailableError(absl::StrCat(
         "instance ", uuid, " not found on the reachable nodes, and node(s) ",
@@ -101,11 +138,19 @@ void InstanceDirectory::Record(const std::string& uuid,
                                const std::string& node) {
   absl::MutexLock lock(&mu_);
   node_of_[uuid] = node;
+  uncertain_.erase(uuid);
 }
 
 void InstanceDirectory::Forget(const std::string& uuid) {
   absl::MutexLock lock(&mu_);
   node_of_.erase(uuid);
+  uncertain_.erase(uuid);
+}
+
+void InstanceDirectory::MarkUncertain(const std::string& uuid,
+                                      const std::string& node) {
+  absl::MutexLock lock(&mu_);
+  if (!node_of_.contains(uuid)) uncertain_[uuid] = node;
 }
 
 }  // namespace novadock::controller

@@ -30,12 +30,16 @@ namespace {
 
 constexpr size_t kMaxNodeNameLength = 63;
 
+}  // namespace
+
 bool IsValidNodeName(absl::string_view name) {
   if (name.empty() || name.size() > kMaxNodeNameLength) return false;
   return std::all_of(name.begin(), name.end(), [](char c) {
     return absl::ascii_isalnum(c) || c == '.' || c == '_' || c == '-';
   });
 }
+
+namespace {
 
 // "host:port" or "[v6]:port", port 1..65535. The reason when it is not.
 absl::Status ValidateAddress(absl::string_view address) {

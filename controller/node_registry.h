@@ -43,6 +43,9 @@ struct AgentEntry {
   std::string address;  // host:port.
 };
 
+// A node name: 1-63 of [A-Za-z0-9._-] (the agent's --node_name).
+bool IsValidNodeName(absl::string_view name);
+
 // Parses "NAME=ADDRESS,NAME=ADDRESS" (the --agents flag) or, one per line
 // with '#' comments and blank lines ignored, an agents file (a line may also
 // hold several comma-separated entries). NAME is [A-Za-z0-9._-]{1,63};

@@ -13,7 +13,10 @@ namespace novadock {
 //    same port);
 //  - clients' 30 s keepalive pings on idle streams (WatchEvents) are
 //    accepted rather than answered with GOAWAY "too_many_pings";
-//  - requests up to `max_receive_bytes`.
+//  - requests up to `max_receive_bytes` (larger: RESOURCE_EXHAUSTED);
+//  - a request that cannot be parsed (e.g. a string field that is not
+//    UTF-8) is INVALID_ARGUMENT naming the field, not gRPC's bare INTERNAL
+//    (request_parse_errors.h).
 void ApplyServerDefaults(grpc::ServerBuilder& builder, int max_receive_bytes);
 
 }  // namespace novadock

@@ -9,7 +9,8 @@ and never pulls an image.
   generate_stubs(...)         the same for any .proto files (used for the
                               reflection test's own reflection.proto).
   PrivateDockerd              a private dockerd under a short temp dir
-                              (context manager); stop() cleans everything.
+                              (context manager); stop() cleans everything;
+                              crash() + restart() simulate a dockerd crash.
   import_busybox_image(sock)  builds the offline busybox test image.
   start_agent(...)            runs novadock-agent on 127.0.0.1:0.
   stop_agent(proc)            SIGTERM, bounded wait, then SIGKILL.
@@ -303,6 +304,10 @@ class PrivateDockerd:
         self.dir = tempfile.mkdtemp(prefix="nb.", dir="/tmp")
         self.sock = os.path.join(self.dir, "docker.sock")
         self.host = "unix://" + self.sock
+        self._log = open(os.path.join(self.dir, "dockerd.log"), "ab")
+        return self._spawn()
+
+    def _spawn(self, timeout=None):
         argv = ["dockerd",
                 "--data-root", os.path.join(self.dir, "data"),
                 "--exec-root", os.path.join(self.dir, "exec"),
@@ -317,12 +322,12 @@ class PrivateDockerd:
                      "--containerd-plugins-namespace", ns + "-plugins"]
         env = dict(os.environ)
         env["PATH"] = _CHILD_PATH
-        self._log = open(os.path.join(self.dir, "dockerd.log"), "wb")
         self.proc = subprocess.Popen(
             argv, stdin=subprocess.DEVNULL, stdout=self._log,
             stderr=subprocess.STDOUT, close_fds=True, start_new_session=True,
             env=env)
-        deadline = time.monotonic() + self.start_timeout
+        timeout = timeout or self.start_timeout
+        deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 break
@@ -333,7 +338,41 @@ class PrivateDockerd:
         tail = self.log_tail()
         self.stop()
         raise RuntimeError("dockerd did not answer /_ping within %ss:\n%s" %
-                           (self.start_timeout, tail))
+                           (timeout, tail))
+
+    def _containerd_pid(self):
+        text = _read(os.path.join(self.dir, "exec", "containerd",
+                                  "containerd.pid"))
+        return int(text) if text and text.strip().isdigit() else 0
+
+    def crash(self):
+        """SIGKILL of dockerd alone, as a crash: containers, shims and the
+        data root stay. Waits until dockerd's own containerd is gone (it
+        dies with its parent) so that restart() can follow at once."""
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        containerd = self._containerd_pid()
+        self.proc.kill()
+        self.proc.wait(10)
+        if containerd:
+            _wait_pid_gone(containerd, 10)
+
+    def restart(self, timeout=90):
+        """Starts dockerd again on the same directory after crash() or
+        kill_daemon(); waits up to `timeout` s for /_ping (after a crash
+        dockerd 20.10 takes ~14 s on 2 cores). As after a host crash,
+        containers that were running come back exited (no live-restore)."""
+        if self.proc is not None and self.proc.poll() is None:
+            return self
+        containerd = self._containerd_pid()
+        if containerd and _wait_pid_gone(containerd, 0.2):
+            # dockerd would wait for the dead containerd of its pid file.
+            try:
+                os.unlink(os.path.join(self.dir, "exec", "containerd",
+                                       "containerd.pid"))
+            except OSError:
+                pass
+        return self._spawn(timeout)
 
     def log_tail(self, max_bytes=4096):
         if not self.dir:
@@ -479,29 +518,38 @@ def import_busybox_image(sock_path, repo=TEST_IMAGE_REPO, tag=TEST_IMAGE_TAG,
 
 
 def start_agent(binary, docker_host, node_name, extra_args=(), timeout=20,
-                image_dir=None):
-    """Runs `binary` (novadock-agent) on 127.0.0.1:0 and waits for its
+                image_dir=None, port=0, work_dir=None):
+    """Runs `binary` (novadock-agent) on 127.0.0.1:`port` (0: any; the old
+    port restarts an agent where its controller expects it) and waits for its
     --port_file. Returns (process, port); process.novadock_log is the path of
     its combined stdout/stderr. Raises RuntimeError if it exits or does not
-    report a port within `timeout` seconds."""
-    work = tempfile.mkdtemp(prefix="nda.", dir="/tmp")
+    report a port within `timeout` seconds. `work_dir` (kept by
+    stop_agent) holds the port file, log and default image dir; default: a
+    new /tmp/nda.* dir that stop_agent removes."""
+    own_work = work_dir is None
+    work = tempfile.mkdtemp(prefix="nda.", dir="/tmp") if own_work \
+        else work_dir
+    os.makedirs(work, exist_ok=True)
     port_file = os.path.join(work, "port")
+    if os.path.exists(port_file):
+        os.unlink(port_file)
     log_path = os.path.join(work, "agent.log")
     if image_dir is None:
         image_dir = os.path.join(work, "images")
-        os.makedirs(image_dir)
-    argv = [binary, "--node_name=" + node_name, "--listen=127.0.0.1:0",
+        os.makedirs(image_dir, exist_ok=True)
+    argv = [binary, "--node_name=" + node_name,
+            "--listen=127.0.0.1:%d" % port,
             "--port_file=" + port_file, "--docker_host=" + docker_host,
             "--image_dir=" + image_dir,
             "--config_drive_dir=" + os.path.join(work, "config-drive")
             ] + list(extra_args)
-    log = open(log_path, "wb")
+    log = open(log_path, "ab")
     proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log,
                             stderr=subprocess.STDOUT, close_fds=True,
                             start_new_session=True)
     log.close()
     proc.novadock_log = log_path
-    proc.novadock_workdir = work
+    proc.novadock_workdir = work if own_work else None
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         text = _read(port_file)

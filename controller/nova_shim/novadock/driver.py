@@ -377,9 +377,15 @@ class NovaDockDriver(driver.ComputeDriver):
             uuid=instance.uuid, name=instance.name, no_start=not power_on)
         req.image.CopyFrom(self._image_ref(image_meta, instance))
         req.flavor.name = flavor.name or ''
-        req.flavor.memory_mb = flavor.memory_mb
-        req.flavor.vcpus = flavor.vcpus
-        req.flavor.disk_gb = (flavor.root_gb or 0) + (flavor.ephemeral_gb or 0)
+        sizes = (('memory_mb', flavor.memory_mb), ('vcpus', flavor.vcpus),
+                 ('disk_gb', (flavor.root_gb or 0) +
+                  (flavor.ephemeral_gb or 0)))
+        for field, value in sizes:
+            try:  # protobuf refuses values beyond the field's integer type.
+                setattr(req.flavor, field, value)
+            except (TypeError, ValueError) as e:
+                raise exception.InvalidInput(
+                    reason='instance.flavor.%s: %s' % (field, e))
         hostname = instance.hostname if 'hostname' in instance else None
         if hostname and _HOSTNAME_RE.match(hostname):
             req.hostname = hostname
