@@ -299,11 +299,13 @@ grpc::Status ControllerService::Destroy(
     const std::string& uuid = request->uuid();
     std::pair<ControllerService*, const std::string*> key(this, &uuid);
     absl::MutexLock lock(&mu_);
+    // As in Spawn: the condition runs with mu_ held.
     const bool settled = mu_.AwaitWithTimeout(
         absl::Condition(
-            +[](std::pair<ControllerService*, const std::string*>* arg) {
-              return !arg->first->spawning_.contains(*arg->second);
-            },
+            +[](std::pair<ControllerService*, const std::string*>* arg)
+                 ABSL_NO_THREAD_SAFETY_ANALYSIS {
+                   return !arg->first->spawning_.contains(*arg->second);
+                 },
             &key),
         WithinCallerDeadline(context, options_.spawn_timeout));
     if (!settled) {
