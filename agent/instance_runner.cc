@@ -107,27 +107,42 @@ class InstanceRunner::InFlight {
 
 // Holds one of the node's instance slots for a create in progress, so that
 // parallel creates of different uuids cannot exceed max_instances between
-// listing the containers and creating theirs.
+// listing the containers and creating theirs. A listing can miss a
+// container that another create made (and left creating_) after the listing
+// began, so such containers are kept in created_ while any listing is open.
 class InstanceRunner::SlotReservation {
  public:
+  // Opens a listing: call before listing the node's containers.
   SlotReservation(InstanceRunner& runner, const std::string& uuid)
-      : runner_(runner), uuid_(uuid) {}
-  ~SlotReservation() {
-    if (!reserved_) return;
+      : runner_(runner), uuid_(uuid) {
     absl::MutexLock lock(&runner_.mu_);
+    ++runner_.listings_;
+  }
+  ~SlotReservation() {
+    absl::MutexLock lock(&runner_.mu_);
+    if (!reserved_) {
+      CloseListingLocked();
+      return;
+    }
     runner_.creating_.erase(uuid_);
+    if (container_made_ && runner_.listings_ > 0) {
+      runner_.created_.insert(uuid_);
+    }
   }
   SlotReservation(const SlotReservation&) = delete;
   SlotReservation& operator=(const SlotReservation&) = delete;
 
-  // RESOURCE_EXHAUSTED when `present` plus the creates in progress fill
-  // every slot.
+  // RESOURCE_EXHAUSTED when `present` (listed after construction) plus the
+  // creates in progress and those finished since fill every slot. Closes
+  // the listing either way.
   absl::Status Reserve(const std::vector<ContainerSummary>& present) {
     absl::MutexLock lock(&runner_.mu_);
     absl::flat_hash_set<std::string> used = runner_.creating_;
+    used.insert(runner_.created_.begin(), runner_.created_.end());
     for (const ContainerSummary& c : present) {
       used.insert(LabelText(c.labels, kLabelInstanceUuid));
     }
+    CloseListingLocked();
     if (static_cast<int64_t>(used.size()) >= runner_.options_.max_instances) {
       return absl::ResourceExhaustedError(absl::StrCat(
           "node ", runner_.options_.node_name, " has all ",
@@ -138,10 +153,22 @@ class InstanceRunner::SlotReservation {
     return absl::OkStatus();
   }
 
+  // Whether nova-<uuid> exists now (it counts once the slot is released).
+  void set_container_made(bool made) { container_made_ = made; }
+
  private:
+  void CloseListingLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(runner_.mu_) {
+    if (listing_open_) {
+      listing_open_ = false;
+      if (--runner_.listings_ == 0) runner_.created_.clear();
+    }
+  }
+
   InstanceRunner& runner_;
   const std::string uuid_;
+  bool listing_open_ = true;
   bool reserved_ = false;
+  bool container_made_ = false;
 };
 
 InstanceRunner::InstanceRunner(DockerApi& docker, ImageResolver& images,
@@ -288,9 +315,9 @@ absl::StatusOr<InstanceView> InstanceRunner::Create(const InstanceSpec& spec) {
   if (existing.ok()) return Existing(spec, *std::move(existing));
   if (!absl::IsNotFound(existing.status())) return existing.status();
 
+  SlotReservation slot(*this, spec.uuid);
   NOVADOCK_ASSIGN_OR_RETURN(std::vector<ContainerSummary> present,
                             docker_.ListContainers(NodeFilter()));
-  SlotReservation slot(*this, spec.uuid);
   NOVADOCK_RETURN_IF_ERROR(slot.Reserve(present));
   NOVADOCK_ASSIGN_OR_RETURN(std::string image_id, images_.Resolve(spec.image));
   std::string config_dir;
@@ -321,6 +348,7 @@ absl::StatusOr<InstanceView> InstanceRunner::Create(const InstanceSpec& spec) {
     drop_config_drive();
     return Annotate(id.status(), "create " + cs->name);
   }
+  slot.set_container_made(true);
   if (spec.start) {
     absl::Status started = docker_.StartContainer(*id);
     if (!started.ok()) {
@@ -329,6 +357,7 @@ absl::StatusOr<InstanceView> InstanceRunner::Create(const InstanceSpec& spec) {
         NOVADOCK_LOG_WARNING("could not remove ", cs->name,
                              " after failed start: ", removed.message());
       } else {
+        slot.set_container_made(false);
         drop_config_drive();
       }
       return Annotate(started, "start " + cs->name);

@@ -189,6 +189,11 @@ class InstanceRunner {
   absl::flat_hash_set<std::string> creating_ ABSL_GUARDED_BY(mu_);
   // Create calls per uuid, running or waiting for their uuid.
   absl::flat_hash_map<std::string, int> create_calls_ ABSL_GUARDED_BY(mu_);
+  // Creates between listing the node's containers and reserving a slot
+  // (their listing may predate containers made meanwhile), and the uuids
+  // whose container was made while any of them was (cleared when none is).
+  int listings_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::flat_hash_set<std::string> created_ ABSL_GUARDED_BY(mu_);
   int32_t host_cpus_ ABSL_GUARDED_BY(mu_) = 0;
 };
 

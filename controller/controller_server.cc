@@ -47,8 +47,10 @@ ControllerServer::~ControllerServer() {
 
 absl::StatusOr<std::unique_ptr<ControllerServer>> ControllerServer::Start(
     AgentConnector& connector, Clock& clock, ControllerServerOptions options) {
-  NOVADOCK_ASSIGN_OR_RETURN(auto credentials,
-                            MakeServerCredentials(options.listen, options.tls));
+  NOVADOCK_ASSIGN_OR_RETURN(
+      auto credentials,
+      MakeServerCredentials(options.listen, options.tls,
+                            options.tls_allowed_client_names));
   std::unique_ptr<ControllerServer> c(
       new ControllerServer(connector, clock, std::move(options)));
   NOVADOCK_RETURN_IF_ERROR(c->registry_.SetAgents(c->options_.agents));

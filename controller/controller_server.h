@@ -31,7 +31,10 @@ namespace novadock::controller {
 struct ControllerServerOptions {
   std::string listen = "127.0.0.1:50050";  // host:port; port 0 picks one.
   TlsFiles tls;                            // Empty: plain text, loopback only.
-  std::vector<AgentEntry> agents;          // The initial pool.
+  // Non-empty: only clients whose certificate's CN or subjectAltName is one
+  // of these are served (PERMISSION_DENIED otherwise); needs `tls`.
+  std::vector<std::string> tls_allowed_client_names;
+  std::vector<AgentEntry> agents;  // The initial pool.
   RegistryOptions registry;
   EventHubOptions events;
   ServiceOptions service;

@@ -21,6 +21,11 @@ ABSL_FLAG(std::string, listen, "127.0.0.1:50050",
 ABSL_FLAG(std::string, tls_ca, "", "CA that signs client certificates.");
 ABSL_FLAG(std::string, tls_cert, "", "Controller server certificate (PEM).");
 ABSL_FLAG(std::string, tls_key, "", "Controller server key (PEM).");
+ABSL_FLAG(std::vector<std::string>, tls_allowed_client_names, {},
+          "Comma-separated client certificate names (CN or subjectAltName) "
+          "allowed to call the controller, e.g. the nova-compute hosts' and "
+          "operators' certificates; empty: any certificate signed by "
+          "--tls_ca. Needs mutual TLS.");
 ABSL_FLAG(std::string, agents, "", "Agents: NAME=HOST:PORT,NAME=HOST:PORT.");
 ABSL_FLAG(std::string, agents_file, "",
           "File of NAME=HOST:PORT lines ('#' comments); re-read on SIGHUP.");
@@ -82,6 +87,8 @@ int main(int argc, char** argv) {
   options.listen = absl::GetFlag(FLAGS_listen);
   options.tls = {absl::GetFlag(FLAGS_tls_ca), absl::GetFlag(FLAGS_tls_cert),
                  absl::GetFlag(FLAGS_tls_key)};
+  options.tls_allowed_client_names =
+      absl::GetFlag(FLAGS_tls_allowed_client_names);
   options.agents = *agents;
   options.registry.failure_threshold = absl::GetFlag(FLAGS_failure_threshold);
   options.registry.drain_all = absl::GetFlag(FLAGS_drain_all);

@@ -785,9 +785,11 @@ class ControllerTlsTest : public AgentTlsTest {
  protected:
   // `agent_client`: the certificate the controller shows agents;
   // `server_cert`: the one it shows its own clients.
+  // `allowed`: the controller's own client allow-list.
   void StartController(absl::string_view agent_client_dir = "",
                        absl::string_view agent_client = "controller",
-                       absl::string_view server_cert = "agent") {
+                       absl::string_view server_cert = "agent",
+                       std::vector<std::string> allowed = {}) {
     const std::string dir = agent_client_dir.empty()
                                 ? pki->dir + "/pki"
                                 : std::string(agent_client_dir);
@@ -798,6 +800,7 @@ class ControllerTlsTest : public AgentTlsTest {
     options.listen = "127.0.0.1:0";
     // "agent" has IP:127.0.0.1; "wrong-name" does not.
     options.tls = pki->Files(pki->Pki("ca.pem"), server_cert);
+    options.tls_allowed_client_names = std::move(allowed);
     options.agents = {{kNode, absl::StrCat("127.0.0.1:", server_->port())}};
     options.check_interval = absl::Hours(1);
     options.registry.failure_threshold = 1;
@@ -927,6 +930,19 @@ TEST_F(ControllerTlsTest, AgentAllowingOnlyAnotherNameRefusesTheController) {
   EXPECT_THAT(nodes_.nodes(0).last_error(), HasSubstr("CN=controller"));
   std::fprintf(stderr, "[observed] node last_error: %s\n",
                nodes_.nodes(0).last_error().c_str());
+}
+
+TEST_F(ControllerTlsTest, ControllerAllowListAdmitsOnlyListedClients) {
+  StartServer("agent");
+  StartController("", "controller", "agent", {"agent-docker"});
+  grpc::Status s =
+      ListNodes(pki->Pki("agent-docker.pem"), pki->Pki("agent-docker-key.pem"));
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  // Same CA, another name: refused before the service runs.
+  s = ListNodes(pki->Pki("controller.pem"), pki->Pki("controller-key.pem"));
+  Observed(s);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_THAT(s.error_message(), HasSubstr("CN=controller"));
 }
 
 }  // namespace
