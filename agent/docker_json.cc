@@ -440,26 +440,28 @@ absl::StatusOr<ImageDetails> ParseImageInspect(absl::string_view json) {
   return image;
 }
 
-absl::StatusOr<std::string> ParseCreateResponse(absl::string_view json) {
-  constexpr absl::string_view kWhat = "docker container create response";
+namespace {
+
+// The "Id" of a {"Id": "..."} answer (create, commit), named `what` in errors.
+absl::StatusOr<std::string> ParseIdResponse(absl::string_view json,
+                                            absl::string_view what) {
   rapidjson::Document doc;
   NOVADOCK_RETURN_IF_ERROR(
-      ParseDocument(json, kWhat, rapidjson::kObjectType, doc));
+      ParseDocument(json, what, rapidjson::kObjectType, doc));
   std::string id;
   NOVADOCK_RETURN_IF_ERROR(
-      ObjectReader(&doc, kWhat, "").RequiredString("Id", &id));
+      ObjectReader(&doc, what, "").RequiredString("Id", &id));
   return id;
 }
 
+}  // namespace
+
+absl::StatusOr<std::string> ParseCreateResponse(absl::string_view json) {
+  return ParseIdResponse(json, "docker container create response");
+}
+
 absl::StatusOr<std::string> ParseCommitResponse(absl::string_view json) {
-  constexpr absl::string_view kWhat = "docker commit response";
-  rapidjson::Document doc;
-  NOVADOCK_RETURN_IF_ERROR(
-      ParseDocument(json, kWhat, rapidjson::kObjectType, doc));
-  std::string id;
-  NOVADOCK_RETURN_IF_ERROR(
-      ObjectReader(&doc, kWhat, "").RequiredString("Id", &id));
-  return id;
+  return ParseIdResponse(json, "docker commit response");
 }
 
 absl::StatusOr<ContainerDetails> ParseContainerInspect(absl::string_view json) {
