@@ -128,7 +128,8 @@ absl::StatusOr<std::string> InstanceDirectory::Find(const std::string& uuid) {
     return absl::UnavailableError(absl::StrCat(
         "instance ", uuid, " not found on the reachable nodes, and node(s) ",
         absl::StrJoin(unknown, ", "),
-        " could not be asked; retry when they answer"));
+        " could not be asked; retry when they answer (a node gone for good: "
+        "remove it from the controller's agents and send SIGHUP)"));
   }
   return absl::NotFoundError(
       absl::StrCat("instance ", uuid, " not found on any node"));

@@ -145,5 +145,20 @@ TEST_F(InstanceDirectoryTest, RecordClearsUncertainty) {
   EXPECT_EQ(*found, "node-b");
 }
 
+TEST_F(InstanceDirectoryTest, NeverListedDownNodeBlocksUntilRemoved) {
+  Agent c(clock_, "node-c");
+  const AgentEntry gone = c.entry();
+  c.Stop();
+  ASSERT_TRUE(registry_.SetAgents({a_.entry(), b_.entry(), gone}).ok());
+  EXPECT_THAT(directory_.Rebuild(), ::testing::ElementsAre("node-c"));
+  absl::StatusOr<std::string> found = directory_.Find(kUuid);
+  EXPECT_TRUE(absl::IsUnavailable(found.status())) << found.status();
+  EXPECT_THAT(found.status().message(), HasSubstr("node-c"));
+  EXPECT_THAT(found.status().message(), HasSubstr("SIGHUP"));
+  // The operator's way out: the node leaves the controller's agents.
+  ASSERT_TRUE(registry_.SetAgents({a_.entry(), b_.entry()}).ok());
+  EXPECT_TRUE(absl::IsNotFound(directory_.Find(kUuid).status()));
+}
+
 }  // namespace
 }  // namespace novadock::controller
