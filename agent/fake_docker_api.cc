@@ -308,6 +308,11 @@ bool FakeDockerApi::AwaitStreamsForTest(int n, absl::Duration timeout) {
   return mu_.AwaitWithTimeout(absl::Condition(&enough), timeout);
 }
 
+void FakeDockerApi::SetListHookForTest(std::function<void()> hook) {
+  absl::MutexLock lock(&mu_);
+  list_hook_ = std::move(hook);
+}
+
 std::vector<DockerEvent> FakeDockerApi::EventsForTest() const {
   absl::MutexLock lock(&mu_);
   return events_;
@@ -855,6 +860,12 @@ absl::StatusOr<ContainerDetails> FakeDockerApi::InspectContainer(
 
 absl::StatusOr<std::vector<ContainerSummary>> FakeDockerApi::ListContainers(
     const Filters& filters) {
+  std::function<void()> hook;
+  {
+    absl::MutexLock lock(&mu_);
+    hook = list_hook_;
+  }
+  if (hook) hook();
   absl::MutexLock lock(&mu_);
   NOVADOCK_RETURN_IF_ERROR(BeginCallLocked("ListContainers", ""));
   NOVADOCK_RETURN_IF_ERROR(

@@ -90,6 +90,10 @@ class FakeDockerApi final : public DockerApi {
   // comes (default 10 ms). Hollow agents in benchmarks set it long: a
   // thousand streams polling every 10 ms burn a core.
   void SetEventPollForTest(absl::Duration period);
+  // Runs `hook` (outside the fake's lock) at the start of every
+  // ListContainers call, until replaced by an empty one: lets a test act
+  // while a list is in flight.
+  void SetListHookForTest(std::function<void()> hook);
   // A user-defined network containers may join; `subnet_prefix` is the
   // IPv4 prefix its addresses must start with ("10.9.0."). Creating a
   // container on an unknown network is NOT_FOUND, as in Docker.
@@ -206,6 +210,7 @@ class FakeDockerApi final : public DockerApi {
   Clock& clock_;
   // Guards all state below. Never held while a callback runs.
   mutable absl::Mutex mu_;
+  std::function<void()> list_hook_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, ImageDetails> images_ ABSL_GUARDED_BY(mu_);  // By id.
   struct ExpectedLoad {
     std::vector<std::string> refs;

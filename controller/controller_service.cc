@@ -218,7 +218,7 @@ absl::Status ControllerService::SpawnLocked(
     novadock::v1::Instance* response) {
   const std::string& uuid = request.instance().uuid();
   // An uuid lives on at most one node.
-  absl::StatusOr<std::string> existing = directory_.Find(uuid);
+  absl::StatusOr<std::string> existing = directory_.Locate(uuid);
   std::string node = request.node();
   if (existing.ok()) {
     if (!node.empty() && node != *existing) {

@@ -32,8 +32,18 @@ InstanceDirectory::InstanceDirectory(NodeRegistry& registry,
                                      absl::Duration call_timeout)
     : registry_(registry), call_timeout_(call_timeout) {}
 
+void InstanceDirectory::NoteChange(const std::string& uuid) {
+  if (rebuilds_running_ > 0) changed_at_[uuid] = ++changes_;
+}
+
 std::vector<std::string> InstanceDirectory::Rebuild() {
   const std::vector<NodeStub> nodes = registry_.Stubs();
+  uint64_t began;
+  {
+    absl::MutexLock lock(&mu_);
+    ++rebuilds_running_;
+    began = changes_;
+  }
   auto lists = FanOut(nodes, [&](const NodeStub& node) {
     auto ctx = ContextWithTimeout(call_timeout_);
     novadock::v1::ListInstancesResponse response;
@@ -47,30 +57,64 @@ std::vector<std::string> InstanceDirectory::Rebuild() {
   });
   std::vector<std::string> unreachable;
   absl::MutexLock lock(&mu_);
+  auto changed_since =
+      [&](const std::string& uuid) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        auto it = changed_at_.find(uuid);
+        return it != changed_at_.end() && it->second > began;
+      };
+  // Nodes no longer in the registry are not "listed" if they come back.
+  absl::flat_hash_set<std::string> current;
+  for (const NodeStub& node : nodes) current.insert(node.first);
+  absl::erase_if(listed_,
+                 [&](const std::string& n) { return !current.contains(n); });
+  absl::flat_hash_set<std::string> answered;
   for (size_t i = 0; i < nodes.size(); ++i) {
     registry_.RecordCallResult(nodes[i].first, lists[i].status());
-    if (!lists[i].ok()) {
+    if (lists[i].ok()) {
+      answered.insert(nodes[i].first);
+      listed_.insert(nodes[i].first);
+    } else {
       unreachable.push_back(nodes[i].first);
-      continue;
-    }
-    listed_.insert(nodes[i].first);
-    // The node's list is complete: entries for it that it no longer has
-    // (deleted behind the controller's back) go.
-    absl::erase_if(node_of_, [&](const auto& entry) {
-      return entry.second == nodes[i].first;
-    });
-    // The list settles every create of this node that is not in progress.
-    absl::erase_if(uncertain_, [&](const auto& entry) {
-      return entry.second == nodes[i].first;
-    });
-    for (const novadock::v1::Instance& inst : lists[i]->instances()) {
-      node_of_[inst.uuid()] = nodes[i].first;
-    }
-    for (const std::string& uuid : lists[i]->creating()) {
-      if (!node_of_.contains(uuid)) uncertain_[uuid] = nodes[i].first;
     }
   }
+  // An answered node's list is complete: entries for it that it no longer
+  // has (deleted behind the controller's back) go, and it settles every
+  // create of it that is not in progress. One pass over each map.
+  auto settled_by_list =
+      [&](const auto& entry) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        return answered.contains(entry.second) && !changed_since(entry.first);
+      };
+  absl::erase_if(node_of_, settled_by_list);
+  absl::erase_if(uncertain_, settled_by_list);
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    if (!lists[i].ok()) continue;
+    for (const novadock::v1::Instance& inst : lists[i]->instances()) {
+      if (!changed_since(inst.uuid())) node_of_[inst.uuid()] = nodes[i].first;
+    }
+    for (const std::string& uuid : lists[i]->creating()) {
+      if (!node_of_.contains(uuid) && !changed_since(uuid)) {
+        uncertain_[uuid] = nodes[i].first;
+      }
+    }
+  }
+  if (--rebuilds_running_ == 0) changed_at_.clear();
   return unreachable;
+}
+
+absl::StatusOr<std::string> InstanceDirectory::Locate(const std::string& uuid) {
+  const std::vector<NodeStub> nodes = registry_.Stubs();
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = node_of_.find(uuid);
+    if (it != node_of_.end()) return it->second;
+    bool all_listed = true;
+    for (const NodeStub& n : nodes) all_listed &= listed_.contains(n.first);
+    if (all_listed && !uncertain_.contains(uuid)) {
+      return absl::NotFoundError(
+          absl::StrCat("instance ", uuid, " not found on any node"));
+    }
+  }
+  return Find(uuid);
 }
 
 absl::StatusOr<std::string> InstanceDirectory::Find(const std::string& uuid) {
@@ -112,6 +156,7 @@ absl::StatusOr<std::string> InstanceDirectory::Find(const std::string& uuid) {
     if (answers[i].ok()) {
       node_of_[uuid] = nodes[i].first;
       uncertain_.erase(uuid);
+      NoteChange(uuid);
       return nodes[i].first;
     }
     if (absl::IsNotFound(answers[i])) {
@@ -123,7 +168,10 @@ absl::StatusOr<std::string> InstanceDirectory::Find(const std::string& uuid) {
       unknown.push_back(nodes[i].first);
     }
   }
-  if (settled) uncertain_.erase(uuid);
+  if (settled) {
+    uncertain_.erase(uuid);
+    NoteChange(uuid);
+  }
   if (!unknown.empty()) {
     return absl::UnavailableError(absl::StrCat(
         "instance ", uuid, " not found on the reachable nodes, and node(s) ",
@@ -140,18 +188,21 @@ void InstanceDirectory::Record(const std::string& uuid,
   absl::MutexLock lock(&mu_);
   node_of_[uuid] = node;
   uncertain_.erase(uuid);
+  NoteChange(uuid);
 }
 
 void InstanceDirectory::Forget(const std::string& uuid) {
   absl::MutexLock lock(&mu_);
   node_of_.erase(uuid);
   uncertain_.erase(uuid);
+  NoteChange(uuid);
 }
 
 void InstanceDirectory::MarkUncertain(const std::string& uuid,
                                       const std::string& node) {
   absl::MutexLock lock(&mu_);
   if (!node_of_.contains(uuid)) uncertain_[uuid] = node;
+  NoteChange(uuid);
 }
 
 }  // namespace novadock::controller

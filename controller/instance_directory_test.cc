@@ -56,6 +56,7 @@ class Agent {
     std::filesystem::remove_all(dir_, ignored);
   }
   AgentEntry entry() const { return {name_, address_}; }
+  agent::FakeDockerApi& docker() { return docker_; }
   void Stop() { server_.reset(); }
   void Create(const std::string& uuid) {
     auto stub = novadock::v1::Agent::NewStub(
@@ -143,6 +144,53 @@ TEST_F(InstanceDirectoryTest, RecordClearsUncertainty) {
   absl::StatusOr<std::string> found = directory_.Find(kUuid);
   ASSERT_TRUE(found.ok());
   EXPECT_EQ(*found, "node-b");
+}
+
+TEST_F(InstanceDirectoryTest, LocateAnswersMissesFromTheListsAlone) {
+  // Every node listed: a miss is NOT_FOUND without asking any node. A
+  // container made behind the controller's back is seen at the next list.
+  a_.Create(kUuid);
+  EXPECT_TRUE(absl::IsNotFound(directory_.Locate(kUuid).status()));
+  absl::StatusOr<std::string> asked = directory_.Find(kUuid);
+  ASSERT_TRUE(asked.ok()) << asked.status();
+  directory_.Forget(kUuid);
+  EXPECT_TRUE(directory_.Rebuild().empty());
+  absl::StatusOr<std::string> located = directory_.Locate(kUuid);
+  ASSERT_TRUE(located.ok()) << located.status();
+  EXPECT_EQ(*located, "node-a");
+}
+
+TEST_F(InstanceDirectoryTest, LocateAsksTheNodeOfAnUncertainCreate) {
+  a_.Create(kUuid);
+  directory_.MarkUncertain(kUuid, "node-a");
+  absl::StatusOr<std::string> located = directory_.Locate(kUuid);
+  ASSERT_TRUE(located.ok()) << located.status();
+  EXPECT_EQ(*located, "node-a");
+}
+
+TEST_F(InstanceDirectoryTest, ListAnsweredBeforeARecordDoesNotUndoIt) {
+  // A create of kUuid on node-b is recorded while the lists are in flight
+  // (node-a's agent is listing); node-b's list, taken before or after, does
+  // not show it, and is applied after the Record.
+  std::atomic<int> lists{0};
+  a_.docker().SetListHookForTest([&] {
+    if (lists++ == 0) directory_.Record(kUuid, "node-b");
+  });
+  EXPECT_TRUE(directory_.Rebuild().empty());
+  a_.docker().SetListHookForTest(nullptr);
+  ASSERT_GT(lists.load(), 0);
+  absl::StatusOr<std::string> located = directory_.Locate(kUuid);
+  ASSERT_TRUE(located.ok()) << located.status();
+  EXPECT_EQ(*located, "node-b");
+}
+
+TEST_F(InstanceDirectoryTest, LocateFallsBackToAskingWhenANodeWasNeverListed) {
+  Agent c(clock_, "node-c");
+  const AgentEntry gone = c.entry();
+  c.Stop();
+  ASSERT_TRUE(registry_.SetAgents({a_.entry(), b_.entry(), gone}).ok());
+  directory_.Rebuild();
+  EXPECT_TRUE(absl::IsUnavailable(directory_.Locate(kUuid).status()));
 }
 
 TEST_F(InstanceDirectoryTest, NeverListedDownNodeBlocksUntilRemoved) {
