@@ -656,6 +656,55 @@ TEST_F(AgentServiceTest, CreateLoadsAnImagePresentOnlyAsAnArchive) {
   EXPECT_EQ(tagged->id, archive.image_id);
 }
 
+TEST_F(AgentServiceTest, WarmCreateAsksDockerNothingAboutItsImage) {
+  const TestArchive archive = MakeArchive();
+  WriteFile(absl::StrCat(kGlanceId, ".tar"), archive.bytes);
+  docker_.ExpectLoadForTest({"novadock-test:tiny"}, archive.image_id);
+  CreateInstanceRequest r = Request();
+  r.mutable_image()->set_glance_id(kGlanceId);
+  Instance inst;
+  ASSERT_TRUE(Create(r, &inst).ok());
+  docker_.ClearCallsForTest();
+  r.set_uuid(kOtherUuid);
+  grpc::Status s = Create(r, &inst);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(inst.image_id(), archive.image_id);
+  EXPECT_EQ(CountCalls("InspectImage"), 0);
+  // List (slots and idempotence), create, start, inspect: nothing else.
+  EXPECT_THAT(docker_.CallsForTest(),
+              ::testing::ElementsAre(
+                  HasSubstr("ListContainers"), HasSubstr("CreateContainer"),
+                  HasSubstr("StartContainer"), HasSubstr("InspectContainer")));
+}
+
+TEST_F(AgentServiceTest, ImageRemovedBehindTheAgentsBackIsLoadedAgain) {
+  const TestArchive archive = MakeArchive();
+  WriteFile(absl::StrCat(kGlanceId, ".tar"), archive.bytes);
+  docker_.ExpectLoadForTest({"novadock-test:tiny"}, archive.image_id);
+  CreateInstanceRequest r = Request();
+  r.mutable_image()->set_glance_id(kGlanceId);
+  Instance inst;
+  ASSERT_TRUE(Create(r, &inst).ok());
+  novadock::v1::DeleteInstanceRequest d;
+  d.set_uuid(kUuid);
+  novadock::v1::DeleteInstanceResponse out;
+  ASSERT_TRUE(Call(&novadock::v1::Agent::Stub::DeleteInstance, d, &out).ok());
+  // Pruned by hand: every tag, then the image.
+  ASSERT_TRUE(
+      docker_.RemoveImage(absl::StrCat(kGlanceImageRepo, ":", kGlanceId), false)
+          .ok());
+  ASSERT_TRUE(docker_.RemoveImage(archive.image_id, false).ok());
+  ASSERT_FALSE(docker_.InspectImage(archive.image_id).ok());
+  docker_.ExpectLoadForTest({"novadock-test:tiny"}, archive.image_id);
+  docker_.ClearCallsForTest();
+  r.set_uuid(kOtherUuid);
+  grpc::Status s = Create(r, &inst);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(inst.image_id(), archive.image_id);
+  EXPECT_EQ(CountCalls("LoadImage"), 1);
+  EXPECT_EQ(CountCalls("CreateContainer"), 2);  // The stale id, then anew.
+}
+
 TEST_F(AgentServiceTest, ConcurrentCreatesOfANewImageLoadItOnce) {
   const TestArchive archive = MakeArchive();
   WriteFile(absl::StrCat(kGlanceId, ".tar"), archive.bytes);

@@ -35,6 +35,10 @@ class ImageResolver {
   // UNAVAILABLE: dockerd unreachable. May block for a Docker call per step.
   [[nodiscard]] virtual absl::StatusOr<std::string> Resolve(
       const ImageSpec& image) = 0;
+  // Docker no longer has the image Resolve returned for `image` (a create
+  // from it was NOT_FOUND): drops what Resolve remembered of it. True if
+  // there was something, i.e. a second Resolve may answer differently.
+  virtual bool Forget(const ImageSpec& /*image*/) { return false; }
 };
 
 }  // namespace novadock::agent

@@ -55,6 +55,10 @@ absl::StatusOr<std::string> ImageStore::Resolve(const ImageSpec& image) {
   return loaded.image_id;
 }
 
+bool ImageStore::Forget(const ImageSpec& image) {
+  return loader_.Forget(image.glance_id);
+}
+
 absl::Status ImageStore::CheckFileName(const std::string& field,
                                        const std::string& name) const {
   const bool chars_ok =

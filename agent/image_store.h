@@ -70,6 +70,7 @@ class ImageStore final : public ImageResolver {
 
   // For the InstanceRunner: loader::ImageLoader::Resolve.
   absl::StatusOr<std::string> Resolve(const ImageSpec& image) override;
+  bool Forget(const ImageSpec& image) override;
 
   // Every archive (good and bad) and every Docker image. `instances` tells
   // which images are in use. UNAVAILABLE: dockerd unreachable.

@@ -311,13 +311,21 @@ absl::StatusOr<InstanceView> InstanceRunner::Create(const InstanceSpec& spec) {
   const absl::Time begin = clock_.Now();
   CreateCall call(*this, spec.uuid);
   InFlight in_flight(*this, spec.uuid);
-  auto existing = docker_.InspectContainer(ContainerNameFor(spec.uuid));
-  if (existing.ok()) return Existing(spec, *std::move(existing));
-  if (!absl::IsNotFound(existing.status())) return existing.status();
-
+  const std::string name = ContainerNameFor(spec.uuid);
   SlotReservation slot(*this, spec.uuid);
+  // The node's containers, for the slot count, also say whether this
+  // instance exists already (an idempotent retry): one Docker call, not an
+  // inspect and a list. A container of that name NOT labelled for this node
+  // is not listed; creating it is then a name clash, handled below.
   NOVADOCK_ASSIGN_OR_RETURN(std::vector<ContainerSummary> present,
                             docker_.ListContainers(NodeFilter()));
+  if (std::any_of(present.begin(), present.end(),
+                  [&](const ContainerSummary& c) { return c.name == name; })) {
+    auto existing = docker_.InspectContainer(name);
+    if (existing.ok()) return Existing(spec, *std::move(existing));
+    // Removed since the list: create it anew.
+    if (!absl::IsNotFound(existing.status())) return existing.status();
+  }
   NOVADOCK_RETURN_IF_ERROR(slot.Reserve(present));
   NOVADOCK_ASSIGN_OR_RETURN(std::string image_id, images_.Resolve(spec.image));
   std::string config_dir;
@@ -337,12 +345,26 @@ absl::StatusOr<InstanceView> InstanceRunner::Create(const InstanceSpec& spec) {
     return cs.status();
   }
   auto id = docker_.CreateContainer(*cs);
+  if (absl::IsNotFound(id.status()) && images_.Forget(spec.image)) {
+    // The image the resolver remembered is gone from Docker (removed or
+    // pruned since): find or load it again, once.
+    absl::StatusOr<std::string> again = images_.Resolve(spec.image);
+    if (!again.ok()) {
+      drop_config_drive();
+      return again.status();
+    }
+    cs->image = *again;
+    id = docker_.CreateContainer(*cs);
+  }
   if (absl::IsAlreadyExists(id.status())) {
-    // Created behind our back (another agent process): same rules as above.
-    // The drive just written replaced the racer's with the same files.
-    NOVADOCK_ASSIGN_OR_RETURN(ContainerDetails raced,
-                              docker_.InspectContainer(cs->name));
-    return Existing(spec, std::move(raced));
+    // Created behind our back (another agent process), or a container of
+    // that name that is not ours: same rules as for a listed one. For ours,
+    // the drive just written replaced the racer's with the same files; for
+    // one that is not ours, the drive is dropped.
+    absl::StatusOr<ContainerDetails> raced = docker_.InspectContainer(name);
+    if (raced.ok() && !IsOurs(*raced, spec.uuid)) drop_config_drive();
+    if (!raced.ok()) return raced.status();
+    return Existing(spec, *std::move(raced));
   }
   if (!id.ok()) {
     drop_config_drive();

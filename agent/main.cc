@@ -13,6 +13,7 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "agent/agent_server.h"
 #include "agent/curl_docker_api.h"
 #include "glance-loader/glance_fetcher.h"
@@ -74,6 +75,11 @@ int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "novadock-agent --node_name=NAME [--listen=HOST:PORT] [--flagfile=F]");
   absl::ParseCommandLine(argc, argv);
+  // Debian's Abseil is built without NDEBUG, so every Mutex::Lock also
+  // updates a global lock graph for deadlock detection (GraphCycles, under
+  // one process-wide spinlock): a few % of a daemon's CPU in profiles. The
+  // tests keep it on; the daemons run as an NDEBUG Abseil would.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   // Signals are taken by sigwait below; block them before any thread starts.
   sigset_t signals;
   sigemptyset(&signals);

@@ -20,6 +20,10 @@
 namespace novadock::loader {
 namespace {
 
+// Glance ids whose image Resolve remembers; past this the memory starts
+// over (a node uses far fewer images than this).
+constexpr size_t kMaxRememberedImages = 4096;
+
 absl::Status ErrnoStatus(const std::string& what, int err) {
   std::string message = absl::StrCat(what, ": ", std::strerror(err));
   if (err == ENOENT) return absl::NotFoundError(message);
@@ -76,6 +80,10 @@ absl::StatusOr<LoadedImage> ImageLoader::Resolve(const ImageRequest& request) {
   std::shared_ptr<Flight> flight;
   {
     absl::MutexLock lock(&mu_);
+    if (!request.glance_id.empty()) {
+      auto known = by_glance_id_.find(request.glance_id);
+      if (known != by_glance_id_.end()) return known->second;
+    }
     auto it = flights_.find(key);
     if (it != flights_.end()) {
       // Another caller is resolving this image: share its result.
@@ -88,10 +96,21 @@ absl::StatusOr<LoadedImage> ImageLoader::Resolve(const ImageRequest& request) {
   }
   absl::StatusOr<LoadedImage> result = ResolveUncached(request);
   absl::MutexLock lock(&mu_);
+  if (result.ok() && !request.glance_id.empty()) {
+    // Whatever step found it, the image is tagged for the id by now.
+    if (by_glance_id_.size() >= kMaxRememberedImages) by_glance_id_.clear();
+    by_glance_id_[request.glance_id] =
+        LoadedImage{result->image_id, result->repo_tags, "", 0};
+  }
   flight->result = result;
   flight->done = true;
   flights_.erase(key);
   return result;
+}
+
+bool ImageLoader::Forget(const std::string& glance_id) {
+  absl::MutexLock lock(&mu_);
+  return by_glance_id_.erase(glance_id) > 0;
 }
 
 absl::StatusOr<LoadedImage> ImageLoader::ResolveUncached(

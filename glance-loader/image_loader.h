@@ -91,6 +91,12 @@ class ImageLoader {
   [[nodiscard]] absl::StatusOr<LoadedImage> Resolve(
       const ImageRequest& request);
 
+  // Resolve remembers the image found for each Glance id (Glance image
+  // data never changes under an id), so a warm spawn costs no Docker call
+  // for its image; Forget drops the entry when Docker turns out not to have
+  // that image any more (removed or pruned since). True if there was one.
+  bool Forget(const std::string& glance_id);
+
   // Inspects the archive at `path` (bad_archive_code for refusals), checks
   // `request`'s checksums when given, streams it into Docker and tags it
   // for request.glance_id when given. The same result on a second call.
@@ -121,9 +127,12 @@ class ImageLoader {
   Clock& clock_;
   const LoaderOptions options_;
 
-  absl::Mutex mu_;  // Guards flights_.
+  absl::Mutex mu_;  // Guards flights_ and by_glance_id_.
   // Resolves in progress, by image key; waiters share the result.
   absl::flat_hash_map<std::string, std::shared_ptr<Flight>> flights_
+      ABSL_GUARDED_BY(mu_);
+  // Glance id -> the image Resolve found for it (bounded; see Forget).
+  absl::flat_hash_map<std::string, LoadedImage> by_glance_id_
       ABSL_GUARDED_BY(mu_);
 };
 
