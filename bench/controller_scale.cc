@@ -45,6 +45,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "agent/agent_server.h"
 #include "agent/fake_docker_api.h"
@@ -453,6 +454,8 @@ bool ParseFlags(int argc, char** argv, Flags& flags) {
 }
 
 int Main(int argc, char** argv) {
+  // As the daemons run (agent/main.cc, controller/main.cc).
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   Flags flags;
   if (!ParseFlags(argc, argv, flags)) {
     std::fprintf(stderr,
