@@ -1,7 +1,7 @@
 // controller_scale: the controller over many hollow agents, in the manner of
 // Kubernetes' kubemark hollow nodes. For each pool size N, a child process
 // starts N real AgentServers on 127.0.0.1:0, each over its own FakeDockerApi
-// and FakeClock, creates M instances on each through the agent's gRPC
+// and the real clock, creates M instances on each through the agent's gRPC
 // CreateInstance, then starts one ControllerServer over all of them
 // (GrpcAgentConnector, plain text) and measures:
 //   - the time of one full node sweep (NodeRegistry::CheckAll through
@@ -176,6 +176,7 @@ class HollowAgent {
     options.runner.max_instances = 1 << 20;
     options.runner.image_dir = image_dir_;
     options.health_interval = absl::Hours(24);
+    options.orphans.interval = absl::Hours(24);
     auto server = agent::AgentServer::Start(docker_, clock_, options);
     if (!server.ok()) return server.status();
     server_ = *std::move(server);
@@ -212,7 +213,11 @@ class HollowAgent {
  private:
   const std::string name_;
   const std::string image_dir_;
-  FakeClock clock_;
+  // The real clock: FakeClock::AwaitUntil polls every 1 ms (so tests can
+  // advance it), and N agents' periodic threads (health monitor, orphan
+  // reaper) polling at 1 kHz were the harness's main idle load. Their
+  // intervals here are hours, so real time never fires them.
+  RealClock clock_;
   agent::FakeDockerApi docker_;
   std::unique_ptr<agent::AgentServer> server_;
   std::unique_ptr<novadock::v1::Agent::Stub> stub_;
@@ -279,7 +284,7 @@ absl::Status RunOne(const Flags& flags, int n, Result& r) {
 
   // The controller.
   controller::GrpcAgentConnector connector{TlsFiles{}};
-  FakeClock controller_clock;
+  RealClock controller_clock;  // Checks every 24 h: only ours run.
   {
     controller::ControllerServerOptions options;
     options.listen = "127.0.0.1:0";
@@ -465,7 +470,7 @@ int Main(int argc, char** argv) {
     return 2;
   }
   std::printf(
-      "hollow agents: FakeDockerApi + FakeClock each, %d instances per node; "
+      "hollow agents: FakeDockerApi + real clock each, %d instances per node; "
       "%d sweeps, %d placements (Reserve+Release, 512 MB)\n\n",
       flags.instances, flags.sweeps, flags.placements);
   std::printf(
