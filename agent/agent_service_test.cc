@@ -39,6 +39,20 @@ constexpr char kOtherUuid[] = "0b7d3f2a-1c9e-4e52-9a1f-2c3d4e5f6a7c";
 constexpr char kImageId[] = "sha256:1111111111111111";
 constexpr char kGlanceId[] = "aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee";
 
+// A valid docker-save archive (legacy layout) and its image id.
+struct TestArchive {
+  std::string bytes;
+  std::string image_id;
+};
+
+TestArchive MakeArchive() {
+  auto image = loader::testing::LegacyImage();
+  EXPECT_TRUE(image.ok()) << image.status();
+  auto tar = loader::testing::BuildTar(image->entries);
+  EXPECT_TRUE(tar.ok()) << tar.status();
+  return {*tar, "sha256:" + image->config_hex};
+}
+
 class AgentServiceTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -124,6 +138,19 @@ class AgentServiceTest : public ::testing::Test {
     novadock::v1::InstanceRequest r;
     r.set_uuid(uuid);
     return r;
+  }
+
+  // Puts `archive` in the image directory as Glance image kGlanceId and
+  // creates `uuid` from it (the create loads it into Docker).
+  void CreateFromGlanceArchive(const TestArchive& archive,
+                               const std::string& uuid = kUuid) {
+    WriteFile(absl::StrCat(kGlanceId, ".tar"), archive.bytes);
+    docker_.ExpectLoadForTest({"novadock-test:tiny"}, archive.image_id);
+    CreateInstanceRequest r = Request(uuid);
+    r.mutable_image()->set_glance_id(kGlanceId);
+    Instance inst;
+    grpc::Status s = Create(r, &inst);
+    ASSERT_TRUE(s.ok()) << s.error_message();
   }
 
   int CountCalls(const std::string& prefix) {
@@ -618,20 +645,6 @@ TEST_F(AgentServiceTest, WatchEventsDeliversLifecycleAndSurvivesDockerDown) {
 
 // ---- Images ---------------------------------------------------------------
 
-// A valid docker-save archive (legacy layout) and its image id.
-struct TestArchive {
-  std::string bytes;
-  std::string image_id;
-};
-
-TestArchive MakeArchive() {
-  auto image = loader::testing::LegacyImage();
-  EXPECT_TRUE(image.ok()) << image.status();
-  auto tar = loader::testing::BuildTar(image->entries);
-  EXPECT_TRUE(tar.ok()) << tar.status();
-  return {*tar, "sha256:" + image->config_hex};
-}
-
 std::string Md5(const std::string& bytes) {
   return *loader::HexDigest(loader::HashAlgorithm::kMd5, bytes);
 }
@@ -658,12 +671,10 @@ TEST_F(AgentServiceTest, CreateLoadsAnImagePresentOnlyAsAnArchive) {
 
 TEST_F(AgentServiceTest, WarmCreateAsksDockerNothingAboutItsImage) {
   const TestArchive archive = MakeArchive();
-  WriteFile(absl::StrCat(kGlanceId, ".tar"), archive.bytes);
-  docker_.ExpectLoadForTest({"novadock-test:tiny"}, archive.image_id);
+  CreateFromGlanceArchive(archive);
   CreateInstanceRequest r = Request();
   r.mutable_image()->set_glance_id(kGlanceId);
   Instance inst;
-  ASSERT_TRUE(Create(r, &inst).ok());
   docker_.ClearCallsForTest();
   r.set_uuid(kOtherUuid);
   grpc::Status s = Create(r, &inst);
@@ -679,12 +690,10 @@ TEST_F(AgentServiceTest, WarmCreateAsksDockerNothingAboutItsImage) {
 
 TEST_F(AgentServiceTest, ImageRemovedBehindTheAgentsBackIsLoadedAgain) {
   const TestArchive archive = MakeArchive();
-  WriteFile(absl::StrCat(kGlanceId, ".tar"), archive.bytes);
-  docker_.ExpectLoadForTest({"novadock-test:tiny"}, archive.image_id);
+  CreateFromGlanceArchive(archive);
   CreateInstanceRequest r = Request();
   r.mutable_image()->set_glance_id(kGlanceId);
   Instance inst;
-  ASSERT_TRUE(Create(r, &inst).ok());
   novadock::v1::DeleteInstanceRequest d;
   d.set_uuid(kUuid);
   novadock::v1::DeleteInstanceResponse out;
@@ -844,13 +853,7 @@ TEST_F(AgentServiceTest, CorruptedOrBadUploadsLeaveNothingBehind) {
 }
 
 TEST_F(AgentServiceTest, RemoveImageRefusedWhileInUse) {
-  const TestArchive archive = MakeArchive();
-  WriteFile(absl::StrCat(kGlanceId, ".tar"), archive.bytes);
-  docker_.ExpectLoadForTest({"novadock-test:tiny"}, archive.image_id);
-  CreateInstanceRequest r = Request();
-  r.mutable_image()->set_glance_id(kGlanceId);
-  Instance inst;
-  ASSERT_TRUE(Create(r, &inst).ok());
+  CreateFromGlanceArchive(MakeArchive());
 
   novadock::v1::RemoveImageRequest remove;
   remove.set_glance_id(kGlanceId);
