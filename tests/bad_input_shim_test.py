@@ -201,6 +201,8 @@ class ShimBadInputTest(unittest.TestCase):
         print("10 MiB: %s: %s" % (type(cm.exception).__name__, cm.exception),
               file=sys.stderr)
         self.assertIn("larger than", str(cm.exception))
+        # Not ComputeResourcesUnavailable: Nova would reschedule it forever.
+        self.assertIsInstance(cm.exception, exception.InvalidInput)
         self.assertEqual(containers(), [])
         self.assertEqual(Env.driver.list_instances(), [])
 

@@ -115,6 +115,12 @@ def to_nova_exception(err, address, uuid=None, what=''):
             message='novadock-controller at %s: %s%s (%s)' %
                     (address, where, details, code.name),
             host=address)
+    if (code == grpc.StatusCode.RESOURCE_EXHAUSTED and
+            'message larger than max' in details):
+        # gRPC's own size limit ("Sent/Received message larger than max"):
+        # the request itself is too big, so another host would refuse it
+        # too; ComputeResourcesUnavailable would make Nova reschedule it.
+        return exception.InvalidInput(reason=where + details)
     if code == grpc.StatusCode.RESOURCE_EXHAUSTED:
         return exception.ComputeResourcesUnavailable(reason=where + details)
     if code == grpc.StatusCode.INVALID_ARGUMENT:
