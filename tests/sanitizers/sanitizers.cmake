@@ -28,6 +28,7 @@ set(NOVADOCK_ASAN_FLAGS -fsanitize=address,undefined
   -fsanitize-ignorelist=${NOVADOCK_SANITIZER_DIR}/ubsan_ignorelist.txt)
 set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS
   ${NOVADOCK_SANITIZER_DIR}/ubsan_ignorelist.txt
+  ${NOVADOCK_SANITIZER_DIR}/tsan_ignorelist.txt
   ${NOVADOCK_SANITIZER_DIR}/tsan.supp
   ${NOVADOCK_SANITIZER_DIR}/lsan.supp)
 
@@ -43,7 +44,8 @@ if(NOVADOCK_ASAN)
   add_link_options(-fsanitize=address,undefined)
   set(NOVADOCK_SANITIZER_SRCS ${NOVADOCK_SANITIZER_DIR}/asan_defaults.cc)
 elseif(NOVADOCK_TSAN)
-  add_compile_options(-fsanitize=thread -fno-omit-frame-pointer)
+  add_compile_options(-fsanitize=thread -fno-omit-frame-pointer
+    -fsanitize-ignorelist=${NOVADOCK_SANITIZER_DIR}/tsan_ignorelist.txt)
   add_link_options(-fsanitize=thread)
   set(NOVADOCK_SANITIZER_SRCS ${NOVADOCK_SANITIZER_DIR}/tsan_defaults.cc
     ${NOVADOCK_SANITIZER_DIR}/tsan_absl_sync.cc)
