@@ -121,6 +121,13 @@ class AgentServiceTest : public ::testing::Test {
     return r;
   }
 
+  // Request() for the Glance image kGlanceId.
+  static CreateInstanceRequest GlanceRequest(const std::string& uuid = kUuid) {
+    CreateInstanceRequest r = Request(uuid);
+    r.mutable_image()->set_glance_id(kGlanceId);
+    return r;
+  }
+
   grpc::Status Create(const CreateInstanceRequest& r, Instance* out) {
     grpc::ClientContext ctx;
     return stub_->CreateInstance(&ctx, r, out);
@@ -146,8 +153,7 @@ class AgentServiceTest : public ::testing::Test {
                                const std::string& uuid = kUuid) {
     WriteFile(absl::StrCat(kGlanceId, ".tar"), archive.bytes);
     docker_.ExpectLoadForTest({"novadock-test:tiny"}, archive.image_id);
-    CreateInstanceRequest r = Request(uuid);
-    r.mutable_image()->set_glance_id(kGlanceId);
+    CreateInstanceRequest r = GlanceRequest(uuid);
     Instance inst;
     grpc::Status s = Create(r, &inst);
     ASSERT_TRUE(s.ok()) << s.error_message();
@@ -331,8 +337,7 @@ TEST_F(AgentServiceTest, MissingImageIsNotFoundNamingIt) {
 TEST_F(AgentServiceTest, GlanceIdTagWinsOverName) {
   docker_.AddImage(absl::StrCat(kGlanceImageRepo, ":", kGlanceId),
                    "sha256:2222222222222222");
-  CreateInstanceRequest r = Request();
-  r.mutable_image()->set_glance_id(kGlanceId);
+  CreateInstanceRequest r = GlanceRequest();
   r.mutable_image()->set_name("My Glance Name");  // Not a Docker reference.
   Instance inst;
   ASSERT_TRUE(Create(r, &inst).ok());
@@ -653,8 +658,7 @@ TEST_F(AgentServiceTest, CreateLoadsAnImagePresentOnlyAsAnArchive) {
   const TestArchive archive = MakeArchive();
   WriteFile(absl::StrCat(kGlanceId, ".tar"), archive.bytes);
   docker_.ExpectLoadForTest({"novadock-test:tiny"}, archive.image_id);
-  CreateInstanceRequest r = Request();
-  r.mutable_image()->set_glance_id(kGlanceId);
+  CreateInstanceRequest r = GlanceRequest();
   r.mutable_image()->set_name("Glance name, not a Docker one");
   r.mutable_image()->set_checksum(Md5(archive.bytes));
   Instance inst;
@@ -672,8 +676,7 @@ TEST_F(AgentServiceTest, CreateLoadsAnImagePresentOnlyAsAnArchive) {
 TEST_F(AgentServiceTest, WarmCreateAsksDockerNothingAboutItsImage) {
   const TestArchive archive = MakeArchive();
   CreateFromGlanceArchive(archive);
-  CreateInstanceRequest r = Request();
-  r.mutable_image()->set_glance_id(kGlanceId);
+  CreateInstanceRequest r = GlanceRequest();
   Instance inst;
   docker_.ClearCallsForTest();
   r.set_uuid(kOtherUuid);
@@ -691,8 +694,7 @@ TEST_F(AgentServiceTest, WarmCreateAsksDockerNothingAboutItsImage) {
 TEST_F(AgentServiceTest, ImageRemovedBehindTheAgentsBackIsLoadedAgain) {
   const TestArchive archive = MakeArchive();
   CreateFromGlanceArchive(archive);
-  CreateInstanceRequest r = Request();
-  r.mutable_image()->set_glance_id(kGlanceId);
+  CreateInstanceRequest r = GlanceRequest();
   Instance inst;
   novadock::v1::DeleteInstanceRequest d;
   d.set_uuid(kUuid);
@@ -740,8 +742,7 @@ TEST_F(AgentServiceTest, ConcurrentCreatesOfANewImageLoadItOnce) {
 TEST_F(AgentServiceTest, ChecksumMismatchIsRefusedAndNothingLoaded) {
   const TestArchive archive = MakeArchive();
   WriteFile(absl::StrCat(kGlanceId, ".tar"), archive.bytes);
-  CreateInstanceRequest r = Request();
-  r.mutable_image()->set_glance_id(kGlanceId);
+  CreateInstanceRequest r = GlanceRequest();
   r.mutable_image()->set_checksum(std::string(32, '0'));
   Instance inst;
   grpc::Status s = Create(r, &inst);
@@ -758,8 +759,7 @@ TEST_F(AgentServiceTest, BadArchiveOnDiskIsRefusedNamingFileAndReason) {
   ASSERT_FALSE(bad->empty());
   const loader::testing::BadArchiveCase& c = bad->front();
   WriteFile(absl::StrCat(kGlanceId, ".tar"), c.bytes);
-  CreateInstanceRequest r = Request();
-  r.mutable_image()->set_glance_id(kGlanceId);
+  CreateInstanceRequest r = GlanceRequest();
   Instance inst;
   grpc::Status s = Create(r, &inst);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << c.name;
